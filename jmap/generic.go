@@ -1,0 +1,429 @@
+package jmap
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/jmapd/jmapd/store"
+)
+
+// Type describes a record type stored as a JSON object, so that the generic
+// /get /changes /set /copy /query /queryChanges methods can serve it.
+type Type struct {
+	// Name is the data type name, e.g. "Mailbox".
+	Name string
+	// Capability is the URN a request must use to call the type's methods.
+	Capability string
+	// Properties lists every property of the type, "id" included.
+	Properties []string
+	// ServerSet lists properties the client may not set ("id" always is).
+	ServerSet []string
+	// Immutable lists properties that may not change after creation.
+	Immutable []string
+	// IDRefs lists Id-typed properties (a string or an array of strings)
+	// whose "#creationId" values refer to records created earlier in the
+	// request (RFC 8620 §5.3).
+	IDRefs []string
+	// Defaults returns the values of properties a new record gets when the
+	// client omits them, server-set ones included.
+	Defaults func() map[string]any
+	// Validate checks a whole record before it is written: old is nil on
+	// create. It may fill server-set values into obj.
+	Validate func(ctx context.Context, tx store.Tx, acct store.AccountID, obj, old map[string]any) *SetError
+	// OnDestroy runs before a record is destroyed; a SetError refuses it.
+	OnDestroy func(ctx context.Context, tx store.Tx, acct store.AccountID, obj map[string]any) *SetError
+	// Filter compiles one FilterCondition; unknown or malformed conditions
+	// answer unsupportedFilter. Nil means the type has no filters.
+	Filter func(cond map[string]any) (func(obj map[string]any) bool, error)
+	// Sort compares two records by a property under a collation; nil or a
+	// missing property answers unsupportedSort.
+	Sort map[string]func(a, b map[string]any, collation string) int
+	// ReportUpdatedProperties makes /changes answer updatedProperties
+	// (RFC 8621 §2.2).
+	ReportUpdatedProperties bool
+}
+
+func (t *Type) hasProperty(p string) bool { return slices.Contains(t.Properties, p) }
+
+// Register adds the type's generic methods to r: get, changes, set, copy,
+// query and queryChanges, each only when listed in methods.
+func (r *Registry) Register(t *Type, methods ...string) {
+	for _, m := range methods {
+		var h Handler
+		switch m {
+		case "get":
+			h = t.get
+		case "changes":
+			h = t.changes
+		case "set":
+			h = t.set
+		case "copy":
+			h = t.copy
+		case "query":
+			h = t.query
+		case "queryChanges":
+			h = t.queryChanges
+		default:
+			panic("jmap: no generic method " + m)
+		}
+		r.Handle(t.Name+"/"+m, t.Capability, h)
+	}
+}
+
+// decodeObject reads a stored record.
+func decodeObject(b []byte) (map[string]any, error) {
+	var m map[string]any
+	if err := json.Unmarshal(b, &m); err != nil {
+		return nil, fmt.Errorf("stored record: %w", err)
+	}
+	return m, nil
+}
+
+// GetArgs are the arguments of /get (RFC 8620 §5.1).
+type GetArgs struct {
+	AccountID  string    `json:"accountId"`
+	IDs        *[]string `json:"ids"`
+	Properties *[]string `json:"properties"`
+}
+
+// GetResponse is the response of /get.
+type GetResponse struct {
+	AccountID string            `json:"accountId"`
+	State     string            `json:"state"`
+	List      []json.RawMessage `json:"list"`
+	NotFound  []string          `json:"notFound"`
+}
+
+func (t *Type) get(ctx context.Context, c *Call) (any, error) {
+	var args GetArgs
+	if err := c.Decode(&args); err != nil {
+		return nil, err
+	}
+	acct, err := c.Account(ctx, args.AccountID, t.Capability)
+	if err != nil {
+		return nil, err
+	}
+	props := t.Properties
+	if args.Properties != nil {
+		props = []string{"id"}
+		for _, p := range *args.Properties {
+			if !t.hasProperty(p) {
+				return nil, InvalidArguments("unknown property %q", p)
+			}
+			if p != "id" {
+				props = append(props, p)
+			}
+		}
+	}
+	if args.IDs != nil && len(*args.IDs) > c.Limits().MaxObjectsInGet {
+		return nil, NewMethodError(ErrRequestTooLarge, fmt.Sprintf("at most %d ids", c.Limits().MaxObjectsInGet))
+	}
+	resp := &GetResponse{AccountID: args.AccountID, List: []json.RawMessage{}, NotFound: []string{}}
+	err = c.Store().View(ctx, func(tx store.Tx) error {
+		st, err := tx.State(acct.ID, t.Name)
+		if err != nil {
+			return err
+		}
+		resp.State = FormatState(uint64(st))
+		emit := func(data []byte) error {
+			obj, err := decodeObject(data)
+			if err != nil {
+				return err
+			}
+			b, err := json.Marshal(pick(obj, props))
+			if err != nil {
+				return err
+			}
+			resp.List = append(resp.List, b)
+			return nil
+		}
+		if args.IDs == nil {
+			n := 0
+			for o, err := range tx.Scan(acct.ID, t.Name) {
+				if err != nil {
+					return err
+				}
+				if n++; n > c.Limits().MaxObjectsInGet {
+					return NewMethodError(ErrRequestTooLarge, "too many records to return them all; give ids")
+				}
+				if err := emit(o.Data); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+		seen := map[string]bool{}
+		for _, raw := range *args.IDs {
+			if seen[raw] {
+				continue
+			}
+			seen[raw] = true
+			id, ok := c.ResolveID(raw)
+			if !ok {
+				resp.NotFound = append(resp.NotFound, raw)
+				continue
+			}
+			data, err := tx.Get(acct.ID, t.Name, id)
+			if errors.Is(err, store.ErrNotFound) {
+				resp.NotFound = append(resp.NotFound, raw)
+				continue
+			}
+			if err != nil {
+				return err
+			}
+			if err := emit(data); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return resp, nil
+}
+
+func pick(obj map[string]any, props []string) map[string]any {
+	out := make(map[string]any, len(props))
+	for _, p := range props {
+		out[p] = obj[p]
+	}
+	return out
+}
+
+// ChangesArgs are the arguments of /changes (RFC 8620 §5.2).
+type ChangesArgs struct {
+	AccountID  string `json:"accountId"`
+	SinceState string `json:"sinceState"`
+	MaxChanges *int   `json:"maxChanges"`
+}
+
+// ChangesResponse is the response of /changes.
+type ChangesResponse struct {
+	AccountID         string    `json:"accountId"`
+	OldState          string    `json:"oldState"`
+	NewState          string    `json:"newState"`
+	HasMoreChanges    bool      `json:"hasMoreChanges"`
+	Created           []string  `json:"created"`
+	Updated           []string  `json:"updated"`
+	Destroyed         []string  `json:"destroyed"`
+	UpdatedProperties *[]string `json:"updatedProperties,omitempty"`
+}
+
+// changeState is a position in a change log: every entry up to State, plus
+// the first Skip ids of the next entry. It is written "S" or "S.K"; the
+// second form lets maxChanges cut inside one large commit.
+type changeState struct {
+	State store.State
+	Skip  int
+}
+
+func parseChangeState(s string) (changeState, bool) {
+	st, skip, cut := strings.Cut(s, ".")
+	n, err := strconv.ParseUint(st, 10, 64)
+	if err != nil || (len(st) > 1 && st[0] == '0') {
+		return changeState{}, false
+	}
+	cs := changeState{State: store.State(n)}
+	if cut {
+		k, err := strconv.Atoi(skip)
+		if err != nil || k <= 0 {
+			return changeState{}, false
+		}
+		cs.Skip = k
+	}
+	return cs, true
+}
+
+func (cs changeState) String() string {
+	if cs.Skip == 0 {
+		return FormatState(uint64(cs.State))
+	}
+	return FormatState(uint64(cs.State)) + "." + strconv.Itoa(cs.Skip)
+}
+
+// ChangeSet is the merged result of a change log range.
+type ChangeSet struct {
+	Created, Updated, Destroyed []string
+	// Props is the union of updated properties, nil when any update may
+	// have touched any property.
+	Props    []string
+	NewState string
+	More     bool
+}
+
+// ReadChanges merges the change log of typ in acct after since, cutting at
+// max ids (0: no limit). It answers cannotCalculateChanges for an unknown,
+// future or pruned state (RFC 8620 §5.2).
+func ReadChanges(tx store.Tx, acct store.AccountID, typ, since string, max int) (*ChangeSet, error) {
+	cs, ok := parseChangeState(since)
+	if !ok {
+		return nil, NewMethodError(ErrCannotCalculateChanges, "unknown state")
+	}
+	cur, err := tx.State(acct, typ)
+	if err != nil {
+		return nil, err
+	}
+	if cs.State > cur || (cs.State == cur && cs.Skip > 0) {
+		return nil, NewMethodError(ErrCannotCalculateChanges, "unknown state")
+	}
+	limit := 0
+	if max > 0 {
+		limit = max + cs.Skip
+	}
+	entries, more, err := tx.Changes(acct, typ, cs.State, limit)
+	if errors.Is(err, store.ErrChangesPruned) {
+		return nil, NewMethodError(ErrCannotCalculateChanges, "the state is too old")
+	}
+	if err != nil {
+		return nil, err
+	}
+	type op int
+	const (
+		opCreated op = iota + 1
+		opUpdated
+		opDestroyed
+		opGone // created and destroyed in the range
+	)
+	ops := map[string]op{}
+	var order []string
+	note := func(id string, o op) {
+		prev, seen := ops[id]
+		if !seen {
+			order = append(order, id)
+			ops[id] = o
+			return
+		}
+		switch {
+		case o == opDestroyed && prev == opCreated:
+			ops[id] = opGone
+		case o == opDestroyed:
+			ops[id] = opDestroyed
+		case o == opUpdated && (prev == opCreated || prev == opUpdated):
+			// stays created or updated
+		default:
+			ops[id] = o
+		}
+	}
+	out := &ChangeSet{NewState: cs.String()}
+	propsKnown := true
+	props := map[string]bool{}
+	n := 0
+	for i, e := range entries {
+		ids := make([]struct {
+			id string
+			o  op
+		}, 0, len(e.Created)+len(e.Updated)+len(e.Destroyed))
+		for _, id := range e.Created {
+			ids = append(ids, struct {
+				id string
+				o  op
+			}{id, opCreated})
+		}
+		for _, id := range e.Updated {
+			ids = append(ids, struct {
+				id string
+				o  op
+			}{id, opUpdated})
+		}
+		for _, id := range e.Destroyed {
+			ids = append(ids, struct {
+				id string
+				o  op
+			}{id, opDestroyed})
+		}
+		start := 0
+		if i == 0 && e.State == cs.State+1 {
+			start = min(cs.Skip, len(ids))
+		}
+		rest := ids[start:]
+		if max > 0 && n+len(rest) > max {
+			take := max - n
+			if take <= 0 {
+				out.More = true
+				break
+			}
+			for _, x := range rest[:take] {
+				note(x.id, x.o)
+			}
+			out.NewState = changeState{State: e.State - 1, Skip: start + take}.String()
+			out.More = true
+			propsKnown = false
+			break
+		}
+		for _, x := range rest {
+			note(x.id, x.o)
+		}
+		n += len(rest)
+		out.NewState = FormatState(uint64(e.State))
+		if len(e.Updated) > 0 {
+			if e.Props == nil {
+				propsKnown = false
+			}
+			for _, p := range e.Props {
+				props[p] = true
+			}
+		}
+	}
+	if more && !out.More {
+		out.More = true
+	}
+	out.Created, out.Updated, out.Destroyed = []string{}, []string{}, []string{}
+	for _, id := range order {
+		switch ops[id] {
+		case opCreated:
+			out.Created = append(out.Created, id)
+		case opUpdated:
+			out.Updated = append(out.Updated, id)
+		case opDestroyed:
+			out.Destroyed = append(out.Destroyed, id)
+		}
+	}
+	if propsKnown && len(props) > 0 {
+		for p := range props {
+			out.Props = append(out.Props, p)
+		}
+		slices.Sort(out.Props)
+	}
+	return out, nil
+}
+
+func (t *Type) changes(ctx context.Context, c *Call) (any, error) {
+	var args ChangesArgs
+	if err := c.Decode(&args); err != nil {
+		return nil, err
+	}
+	if args.MaxChanges != nil && *args.MaxChanges <= 0 {
+		return nil, InvalidArguments("maxChanges must be a positive integer")
+	}
+	acct, err := c.Account(ctx, args.AccountID, t.Capability)
+	if err != nil {
+		return nil, err
+	}
+	max := 0
+	if args.MaxChanges != nil {
+		max = *args.MaxChanges
+	}
+	var resp *ChangesResponse
+	err = c.Store().View(ctx, func(tx store.Tx) error {
+		set, err := ReadChanges(tx, acct.ID, t.Name, args.SinceState, max)
+		if err != nil {
+			return err
+		}
+		resp = &ChangesResponse{AccountID: args.AccountID, OldState: args.SinceState, NewState: set.NewState,
+			HasMoreChanges: set.More, Created: set.Created, Updated: set.Updated, Destroyed: set.Destroyed}
+		if t.ReportUpdatedProperties {
+			resp.UpdatedProperties = &set.Props
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return resp, nil
+}

@@ -1,0 +1,347 @@
+package jmap
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/gorilla/mux"
+	"github.com/rs/zerolog"
+
+	"github.com/jmapd/jmapd/store"
+)
+
+// AuthFunc authenticates a request. On failure it returns an error and, when
+// the client is being throttled, how long it should wait.
+type AuthFunc func(r *http.Request) (*Caller, time.Duration, error)
+
+// Server serves the JMAP HTTP endpoints of RFC 8620 §2, §3 and §6.
+type Server struct {
+	Registry *Registry
+	// BaseURL is the public URL prefix the session advertises, without a
+	// trailing slash.
+	BaseURL string
+	Auth    AuthFunc
+	// Extra routes (push endpoints) mounted under the authenticated JMAP
+	// prefix, keyed by path below /jmap/.
+	Extra map[string]http.Handler
+
+	mu        sync.Mutex
+	inFlight  map[store.PrincipalID]int
+	uploading map[store.PrincipalID]int
+}
+
+// Paths of the endpoints, relative to the base URL.
+const (
+	PathSession     = "/jmap/session"
+	PathAPI         = "/jmap/api"
+	PathUpload      = "/jmap/upload/"
+	PathDownload    = "/jmap/download/"
+	PathEventSource = "/jmap/eventsource"
+)
+
+// Routes adds the JMAP endpoints to r.
+func (s *Server) Routes(r *mux.Router) {
+	s.inFlight = map[store.PrincipalID]int{}
+	s.uploading = map[store.PrincipalID]int{}
+	r.Handle("/.well-known/jmap", s.authed(http.HandlerFunc(s.session))).Methods(http.MethodGet)
+	r.Handle(PathSession, s.authed(http.HandlerFunc(s.session))).Methods(http.MethodGet)
+	r.Handle(PathAPI, s.authed(http.HandlerFunc(s.api))).Methods(http.MethodPost)
+	r.Handle(PathUpload+"{accountId}/", s.authed(http.HandlerFunc(s.upload))).Methods(http.MethodPost)
+	r.Handle(PathUpload+"{accountId}", s.authed(http.HandlerFunc(s.upload))).Methods(http.MethodPost)
+	r.Handle(PathDownload+"{accountId}/{blobId}/{name}", s.authed(http.HandlerFunc(s.download))).Methods(http.MethodGet, http.MethodHead)
+	for p, h := range s.Extra {
+		r.Handle("/jmap/"+p, s.authed(h))
+	}
+}
+
+// WriteProblem writes an RFC 7807 problem details response.
+func WriteProblem(w http.ResponseWriter, p *Problem) {
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(p.Status)
+	_ = json.NewEncoder(w).Encode(p)
+}
+
+// marshal encodes v without HTML escaping: URL templates keep their "&".
+func marshal(v any) ([]byte, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+func writeJSON(w http.ResponseWriter, v any) {
+	b, err := marshal(v)
+	if err != nil {
+		WriteProblem(w, &Problem{Type: "about:blank", Status: http.StatusInternalServerError, Detail: "internal error"})
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("Content-Length", strconv.Itoa(len(b)))
+	_, _ = w.Write(b)
+}
+
+type requestIDKey struct{}
+
+// RequestID returns the request id the logging middleware gave ctx.
+func RequestID(ctx context.Context) string {
+	s, _ := ctx.Value(requestIDKey{}).(string)
+	return s
+}
+
+// WithRequestID returns ctx carrying a new request id, and the id.
+func WithRequestID(ctx context.Context) (context.Context, string) {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	id := hex.EncodeToString(b[:])
+	return context.WithValue(ctx, requestIDKey{}, id), id
+}
+
+func (s *Server) authed(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		caller, retry, err := s.Auth(r)
+		if err != nil {
+			if retry > 0 {
+				w.Header().Set("Retry-After", strconv.Itoa(int((retry+time.Second-1)/time.Second)))
+				WriteProblem(w, &Problem{Type: "about:blank", Status: http.StatusTooManyRequests,
+					Detail: "too many failed logins; try again later"})
+				return
+			}
+			w.Header().Set("WWW-Authenticate", `Basic realm="jmapd", charset="UTF-8"`)
+			w.Header().Add("WWW-Authenticate", `Bearer realm="jmapd"`)
+			WriteProblem(w, &Problem{Type: "about:blank", Status: http.StatusUnauthorized,
+				Detail: "authentication required"})
+			return
+		}
+		ctx := WithCaller(r.Context(), caller)
+		zerolog.Ctx(ctx).UpdateContext(func(c zerolog.Context) zerolog.Context {
+			return c.Str("user", caller.Username)
+		})
+		next.ServeHTTP(w, r.WithContext(ctx))
+	})
+}
+
+// SessionResource is the Session object (RFC 8620 §2).
+type SessionResource struct {
+	Capabilities    map[string]any      `json:"capabilities"`
+	Accounts        map[string]*Account `json:"accounts"`
+	PrimaryAccounts map[string]string   `json:"primaryAccounts"`
+	Username        string              `json:"username"`
+	APIURL          string              `json:"apiUrl"`
+	DownloadURL     string              `json:"downloadUrl"`
+	UploadURL       string              `json:"uploadUrl"`
+	EventSourceURL  string              `json:"eventSourceUrl"`
+	State           string              `json:"state"`
+}
+
+// Session builds the Session object for the caller.
+func (s *Server) Session(ctx context.Context, c *Caller) (*SessionResource, error) {
+	accts, primary, state, err := s.Registry.Accounts.Session(ctx, c)
+	if err != nil {
+		return nil, err
+	}
+	res := &SessionResource{
+		Capabilities:    s.Registry.Capabilities(),
+		Accounts:        map[string]*Account{},
+		PrimaryAccounts: map[string]string{},
+		Username:        c.Username,
+		APIURL:          s.BaseURL + PathAPI,
+		DownloadURL:     s.BaseURL + PathDownload + "{accountId}/{blobId}/{name}?type={type}",
+		UploadURL:       s.BaseURL + PathUpload + "{accountId}/",
+		EventSourceURL:  s.BaseURL + PathEventSource + "?types={types}&closeafter={closeafter}&ping={ping}",
+		State:           state,
+	}
+	for _, a := range accts {
+		res.Accounts[string(a.ID)] = a
+	}
+	for k, v := range primary {
+		res.PrimaryAccounts[k] = string(v)
+	}
+	return res, nil
+}
+
+func (s *Server) session(w http.ResponseWriter, r *http.Request) {
+	res, err := s.Session(r.Context(), CallerFrom(r.Context()))
+	if err != nil {
+		zerolog.Ctx(r.Context()).Error().Err(err).Msg("session")
+		WriteProblem(w, &Problem{Type: "about:blank", Status: http.StatusInternalServerError, Detail: "internal error"})
+		return
+	}
+	writeJSON(w, res)
+}
+
+// acquire counts one more request of kind for the caller, refusing past max.
+func (s *Server) acquire(m map[store.PrincipalID]int, id store.PrincipalID, max int) (release func(), ok bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if m[id] >= max {
+		return nil, false
+	}
+	m[id]++
+	return func() {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if m[id]--; m[id] <= 0 {
+			delete(m, id)
+		}
+	}, true
+}
+
+func (s *Server) api(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	caller := CallerFrom(ctx)
+	lim := s.Registry.Limits
+	release, ok := s.acquire(s.inFlight, caller.Principal, lim.MaxConcurrentRequests)
+	if !ok {
+		WriteProblem(w, &Problem{Type: ProblemLimit, Status: http.StatusTooManyRequests, Limit: "maxConcurrentRequests",
+			Detail: "too many concurrent requests"})
+		return
+	}
+	defer release()
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, lim.MaxSizeRequest+1))
+	var mbe *http.MaxBytesError
+	if errors.As(err, &mbe) || int64(len(body)) > lim.MaxSizeRequest {
+		WriteProblem(w, &Problem{Type: ProblemLimit, Status: http.StatusRequestEntityTooLarge, Limit: "maxSizeRequest",
+			Detail: "the request is larger than the server accepts"})
+		return
+	}
+	if err != nil {
+		WriteProblem(w, &Problem{Type: ProblemNotJSON, Status: http.StatusBadRequest, Detail: "the request body could not be read"})
+		return
+	}
+	req, err := DecodeRequest(body, lim, s.Registry.KnownCapability)
+	if err != nil {
+		var p *Problem
+		if errors.As(err, &p) {
+			WriteProblem(w, p)
+			return
+		}
+		WriteProblem(w, notRequest(err.Error()))
+		return
+	}
+	_, _, state, err := s.Registry.Accounts.Session(ctx, caller)
+	if err != nil {
+		zerolog.Ctx(ctx).Error().Err(err).Msg("session state")
+		WriteProblem(w, &Problem{Type: "about:blank", Status: http.StatusInternalServerError, Detail: "internal error"})
+		return
+	}
+	names := make([]string, len(req.MethodCalls))
+	for i, c := range req.MethodCalls {
+		names[i] = c.Name
+	}
+	zerolog.Ctx(ctx).UpdateContext(func(c zerolog.Context) zerolog.Context {
+		return c.Strs("methods", names)
+	})
+	writeJSON(w, s.Registry.Execute(ctx, caller, req, state))
+}
+
+// UploadResponse is the answer to an upload (RFC 8620 §6.1).
+type UploadResponse struct {
+	AccountID string `json:"accountId"`
+	BlobID    string `json:"blobId"`
+	Type      string `json:"type"`
+	Size      int64  `json:"size"`
+}
+
+func (s *Server) upload(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	caller := CallerFrom(ctx)
+	lim := s.Registry.Limits
+	acct, err := s.Registry.Accounts.Lookup(ctx, caller, store.AccountID(mux.Vars(r)["accountId"]))
+	if err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			WriteProblem(w, &Problem{Type: "about:blank", Status: http.StatusNotFound, Detail: "no such account"})
+			return
+		}
+		zerolog.Ctx(ctx).Error().Err(err).Msg("upload account")
+		WriteProblem(w, &Problem{Type: "about:blank", Status: http.StatusInternalServerError, Detail: "internal error"})
+		return
+	}
+	if acct.IsReadOnly {
+		WriteProblem(w, &Problem{Type: "about:blank", Status: http.StatusForbidden, Detail: "the account is read-only"})
+		return
+	}
+	release, ok := s.acquire(s.uploading, caller.Principal, lim.MaxConcurrentUpload)
+	if !ok {
+		WriteProblem(w, &Problem{Type: ProblemLimit, Status: http.StatusTooManyRequests, Limit: "maxConcurrentUpload",
+			Detail: "too many concurrent uploads"})
+		return
+	}
+	defer release()
+	tooLarge := &Problem{Type: ProblemLimit, Status: http.StatusRequestEntityTooLarge, Limit: "maxSizeUpload",
+		Detail: fmt.Sprintf("uploads are limited to %d octets", lim.MaxSizeUpload)}
+	if r.ContentLength > lim.MaxSizeUpload {
+		WriteProblem(w, tooLarge)
+		return
+	}
+	typ := r.Header.Get("Content-Type")
+	if typ == "" {
+		typ = "application/octet-stream"
+	}
+	info, err := s.Registry.Store.Blobs().Upload(ctx, acct.ID, typ, http.MaxBytesReader(w, r.Body, lim.MaxSizeUpload+1), lim.MaxSizeUpload)
+	var mbe *http.MaxBytesError
+	if errors.Is(err, store.ErrTooLarge) || errors.As(err, &mbe) {
+		WriteProblem(w, tooLarge)
+		return
+	}
+	if err != nil {
+		zerolog.Ctx(ctx).Error().Err(err).Msg("upload")
+		WriteProblem(w, &Problem{Type: "about:blank", Status: http.StatusInternalServerError, Detail: "internal error"})
+		return
+	}
+	w.WriteHeader(http.StatusCreated)
+	writeJSON(w, UploadResponse{AccountID: string(acct.ID), BlobID: string(info.ID), Type: typ, Size: info.Size})
+}
+
+func (s *Server) download(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	caller := CallerFrom(ctx)
+	v := mux.Vars(r)
+	notFound := &Problem{Type: "about:blank", Status: http.StatusNotFound, Detail: "no such blob"}
+	acct, err := s.Registry.Accounts.Lookup(ctx, caller, store.AccountID(v["accountId"]))
+	if err != nil {
+		WriteProblem(w, notFound)
+		return
+	}
+	info, body, err := s.Registry.Store.Blobs().Open(ctx, acct.ID, store.BlobID(v["blobId"]), 0, -1)
+	if errors.Is(err, store.ErrNotFound) {
+		WriteProblem(w, notFound)
+		return
+	}
+	if err != nil {
+		zerolog.Ctx(ctx).Error().Err(err).Msg("download")
+		WriteProblem(w, &Problem{Type: "about:blank", Status: http.StatusInternalServerError, Detail: "internal error"})
+		return
+	}
+	defer body.Close()
+	typ := r.URL.Query().Get("type")
+	if typ == "" {
+		typ = r.URL.Query().Get("accept")
+	}
+	if _, _, err := mime.ParseMediaType(typ); typ == "" || err != nil {
+		typ = "application/octet-stream"
+	}
+	name := v["name"]
+	w.Header().Set("Content-Type", typ)
+	w.Header().Set("Content-Disposition", mime.FormatMediaType("attachment", map[string]string{"filename": name}))
+	w.Header().Set("Cache-Control", "private, immutable, max-age=31536000")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.Header().Set("Content-Security-Policy", "default-src 'none'; sandbox")
+	w.Header().Set("ETag", `"`+string(info.ID)+`"`)
+	http.ServeContent(w, r, "", time.Time{}, body)
+}

@@ -1,0 +1,391 @@
+package jmap
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"sort"
+
+	"github.com/jmapd/jmapd/store"
+)
+
+// Comparator is one sort criterion of /query (RFC 8620 §5.5).
+type Comparator struct {
+	Property    string `json:"property"`
+	IsAscending *bool  `json:"isAscending"`
+	Collation   string `json:"collation"`
+	// Keyword is RFC 8621's extra argument for keyword sorts.
+	Keyword string `json:"keyword,omitempty"`
+}
+
+// Ascending reports the comparator's direction (default true).
+func (c Comparator) Ascending() bool { return c.IsAscending == nil || *c.IsAscending }
+
+// QueryArgs are the arguments of /query.
+type QueryArgs struct {
+	AccountID      string          `json:"accountId"`
+	Filter         json.RawMessage `json:"filter"`
+	Sort           []Comparator    `json:"sort"`
+	Position       int             `json:"position"`
+	Anchor         *string         `json:"anchor"`
+	AnchorOffset   int             `json:"anchorOffset"`
+	Limit          *int            `json:"limit"`
+	CalculateTotal bool            `json:"calculateTotal"`
+}
+
+// QueryResponse is the response of /query.
+type QueryResponse struct {
+	AccountID           string   `json:"accountId"`
+	QueryState          string   `json:"queryState"`
+	CanCalculateChanges bool     `json:"canCalculateChanges"`
+	Position            int      `json:"position"`
+	IDs                 []string `json:"ids"`
+	Total               *int     `json:"total,omitempty"`
+	Limit               *int     `json:"limit,omitempty"`
+}
+
+// Filter is a compiled FilterOperator or FilterCondition.
+type Filter func(obj map[string]any) bool
+
+// CompileFilter compiles a filter (RFC 8620 §5.5): a FilterOperator with
+// "operator" AND, OR or NOT and "conditions", or a FilterCondition that cond
+// compiles. Null matches everything.
+func CompileFilter(raw json.RawMessage, cond func(map[string]any) (func(map[string]any) bool, error)) (Filter, error) {
+	if len(raw) == 0 || string(raw) == "null" {
+		return func(map[string]any) bool { return true }, nil
+	}
+	var m map[string]any
+	if err := json.Unmarshal(raw, &m); err != nil || m == nil {
+		return nil, InvalidArguments("filter must be an object")
+	}
+	return compileFilter(m, cond, 0)
+}
+
+func compileFilter(m map[string]any, cond func(map[string]any) (func(map[string]any) bool, error), depth int) (Filter, error) {
+	if depth > 64 {
+		return nil, NewMethodError(ErrUnsupportedFilter, "the filter is nested too deeply")
+	}
+	op, isOp := m["operator"]
+	if !isOp {
+		if cond == nil {
+			return nil, NewMethodError(ErrUnsupportedFilter, "this type has no filter conditions")
+		}
+		f, err := cond(m)
+		if err != nil {
+			return nil, err
+		}
+		return f, nil
+	}
+	for k := range m {
+		if k != "operator" && k != "conditions" {
+			return nil, NewMethodError(ErrUnsupportedFilter, fmt.Sprintf("a FilterOperator has no %q", k))
+		}
+	}
+	list, ok := m["conditions"].([]any)
+	if !ok {
+		return nil, NewMethodError(ErrUnsupportedFilter, "a FilterOperator needs a conditions array")
+	}
+	subs := make([]Filter, 0, len(list))
+	for _, x := range list {
+		sm, ok := x.(map[string]any)
+		if !ok {
+			return nil, NewMethodError(ErrUnsupportedFilter, "each condition must be an object")
+		}
+		f, err := compileFilter(sm, cond, depth+1)
+		if err != nil {
+			return nil, err
+		}
+		subs = append(subs, f)
+	}
+	switch op {
+	case "AND":
+		return func(o map[string]any) bool {
+			for _, f := range subs {
+				if !f(o) {
+					return false
+				}
+			}
+			return true
+		}, nil
+	case "OR":
+		return func(o map[string]any) bool {
+			for _, f := range subs {
+				if f(o) {
+					return true
+				}
+			}
+			return false
+		}, nil
+	case "NOT":
+		return func(o map[string]any) bool {
+			for _, f := range subs {
+				if f(o) {
+					return false
+				}
+			}
+			return true
+		}, nil
+	}
+	return nil, NewMethodError(ErrUnsupportedFilter, fmt.Sprintf("unknown operator %v", op))
+}
+
+// Window applies position, anchor, anchorOffset and limit to the full sorted
+// result ids (RFC 8620 §5.5) and returns the page and its start position.
+func Window(ids []string, args *QueryArgs) ([]string, int, error) {
+	total := len(ids)
+	pos := args.Position
+	if args.Anchor != nil {
+		idx := slices.Index(ids, *args.Anchor)
+		if idx < 0 {
+			return nil, 0, NewMethodError(ErrAnchorNotFound, "")
+		}
+		pos = max(idx+args.AnchorOffset, 0)
+	} else if pos < 0 {
+		pos = max(total+pos, 0)
+	}
+	if pos > total {
+		pos = total
+	}
+	end := total
+	if args.Limit != nil && pos+*args.Limit < end {
+		end = pos + *args.Limit
+	}
+	return ids[pos:end], pos, nil
+}
+
+// checkQueryArgs answers invalidArguments for a negative limit.
+func checkQueryArgs(args *QueryArgs) error {
+	if args.Limit != nil && *args.Limit < 0 {
+		return InvalidArguments("limit must not be negative")
+	}
+	return nil
+}
+
+// compileSort builds the comparison of the type's sort functions, ending
+// with the id so the order is total.
+func (t *Type) compileSort(sorts []Comparator) (func(a, b map[string]any) int, error) {
+	type step struct {
+		f    func(a, b map[string]any, collation string) int
+		coll string
+		asc  bool
+	}
+	steps := make([]step, 0, len(sorts))
+	for _, s := range sorts {
+		f, ok := t.Sort[s.Property]
+		if !ok {
+			return nil, NewMethodError(ErrUnsupportedSort, fmt.Sprintf("cannot sort by %q", s.Property))
+		}
+		if _, ok := CompareStrings(s.Collation, "", ""); !ok {
+			return nil, NewMethodError(ErrUnsupportedSort, fmt.Sprintf("unknown collation %q", s.Collation))
+		}
+		steps = append(steps, step{f, s.Collation, s.Ascending()})
+	}
+	return func(a, b map[string]any) int {
+		for _, s := range steps {
+			if r := s.f(a, b, s.coll); r != 0 {
+				if !s.asc {
+					return -r
+				}
+				return r
+			}
+		}
+		ai, _ := a["id"].(string)
+		bi, _ := b["id"].(string)
+		return compareIDs(ai, bi)
+	}, nil
+}
+
+// compareIDs orders ids by creation (shorter ids of the same prefix first).
+func compareIDs(a, b string) int {
+	if len(a) != len(b) {
+		return len(a) - len(b)
+	}
+	if a < b {
+		return -1
+	}
+	if a > b {
+		return 1
+	}
+	return 0
+}
+
+// runQuery returns the ids of every record matching filter, sorted.
+func (t *Type) runQuery(ctx context.Context, tx store.Tx, acct store.AccountID, f Filter, cmp func(a, b map[string]any) int) ([]string, error) {
+	var objs []map[string]any
+	n := 0
+	for o, err := range tx.Scan(acct, t.Name) {
+		if err != nil {
+			return nil, err
+		}
+		if n++; n%256 == 0 {
+			if err := ctx.Err(); err != nil {
+				return nil, err
+			}
+		}
+		obj, err := decodeObject(o.Data)
+		if err != nil {
+			return nil, err
+		}
+		if f(obj) {
+			objs = append(objs, obj)
+		}
+	}
+	sort.SliceStable(objs, func(i, j int) bool { return cmp(objs[i], objs[j]) < 0 })
+	ids := make([]string, len(objs))
+	for i, o := range objs {
+		ids[i], _ = o["id"].(string)
+	}
+	return ids, nil
+}
+
+func (t *Type) prepareQuery(ctx context.Context, c *Call, accountID string, filter json.RawMessage, sorts []Comparator) (*Account, Filter, func(a, b map[string]any) int, error) {
+	acct, err := c.Account(ctx, accountID, t.Capability)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	f, err := CompileFilter(filter, t.Filter)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	cmp, err := t.compileSort(sorts)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	return acct, f, cmp, nil
+}
+
+func (t *Type) query(ctx context.Context, c *Call) (any, error) {
+	var args QueryArgs
+	if err := c.Decode(&args); err != nil {
+		return nil, err
+	}
+	if err := checkQueryArgs(&args); err != nil {
+		return nil, err
+	}
+	acct, f, cmp, err := t.prepareQuery(ctx, c, args.AccountID, args.Filter, args.Sort)
+	if err != nil {
+		return nil, err
+	}
+	var resp *QueryResponse
+	err = c.Store().View(ctx, func(tx store.Tx) error {
+		st, err := tx.State(acct.ID, t.Name)
+		if err != nil {
+			return err
+		}
+		ids, err := t.runQuery(ctx, tx, acct.ID, f, cmp)
+		if err != nil {
+			return err
+		}
+		page, pos, err := Window(ids, &args)
+		if err != nil {
+			return err
+		}
+		resp = &QueryResponse{AccountID: args.AccountID, QueryState: FormatState(uint64(st)),
+			CanCalculateChanges: true, Position: pos, IDs: page}
+		if args.CalculateTotal {
+			n := len(ids)
+			resp.Total = &n
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return resp, nil
+}
+
+// QueryChangesArgs are the arguments of /queryChanges (RFC 8620 §5.6).
+type QueryChangesArgs struct {
+	AccountID       string          `json:"accountId"`
+	Filter          json.RawMessage `json:"filter"`
+	Sort            []Comparator    `json:"sort"`
+	SinceQueryState string          `json:"sinceQueryState"`
+	MaxChanges      *int            `json:"maxChanges"`
+	UpToID          *string         `json:"upToId"`
+	CalculateTotal  bool            `json:"calculateTotal"`
+}
+
+// AddedItem is an id added to query results at an index.
+type AddedItem struct {
+	ID    string `json:"id"`
+	Index int    `json:"index"`
+}
+
+// QueryChangesResponse is the response of /queryChanges.
+type QueryChangesResponse struct {
+	AccountID     string      `json:"accountId"`
+	OldQueryState string      `json:"oldQueryState"`
+	NewQueryState string      `json:"newQueryState"`
+	Total         *int        `json:"total,omitempty"`
+	Removed       []string    `json:"removed"`
+	Added         []AddedItem `json:"added"`
+}
+
+// QueryChangesFromLog computes /queryChanges for a query whose result
+// depends only on each record's own properties: every record changed since
+// the old state is reported removed, and added back at its current index
+// when it matches now (RFC 8620 §5.6 allows removed ids that were not in the
+// old results). ids are the current sorted results.
+func QueryChangesFromLog(set *ChangeSet, ids []string, upToID *string) ([]string, []AddedItem) {
+	changed := map[string]bool{}
+	removed := []string{}
+	for _, l := range [][]string{set.Created, set.Updated, set.Destroyed} {
+		for _, id := range l {
+			changed[id] = true
+		}
+	}
+	for _, l := range [][]string{set.Updated, set.Destroyed} {
+		removed = append(removed, l...)
+	}
+	added := []AddedItem{}
+	for i, id := range ids {
+		if changed[id] {
+			added = append(added, AddedItem{ID: id, Index: i})
+		}
+		if upToID != nil && id == *upToID {
+			break
+		}
+	}
+	return removed, added
+}
+
+func (t *Type) queryChanges(ctx context.Context, c *Call) (any, error) {
+	var args QueryChangesArgs
+	if err := c.Decode(&args); err != nil {
+		return nil, err
+	}
+	if args.MaxChanges != nil && *args.MaxChanges <= 0 {
+		return nil, InvalidArguments("maxChanges must be a positive integer")
+	}
+	acct, f, cmp, err := t.prepareQuery(ctx, c, args.AccountID, args.Filter, args.Sort)
+	if err != nil {
+		return nil, err
+	}
+	var resp *QueryChangesResponse
+	err = c.Store().View(ctx, func(tx store.Tx) error {
+		set, err := ReadChanges(tx, acct.ID, t.Name, args.SinceQueryState, 0)
+		if err != nil {
+			return err
+		}
+		if args.MaxChanges != nil && len(set.Created)+len(set.Updated)+len(set.Destroyed) > *args.MaxChanges {
+			return NewMethodError(ErrTooManyChanges, "")
+		}
+		ids, err := t.runQuery(ctx, tx, acct.ID, f, cmp)
+		if err != nil {
+			return err
+		}
+		removed, added := QueryChangesFromLog(set, ids, args.UpToID)
+		resp = &QueryChangesResponse{AccountID: args.AccountID, OldQueryState: args.SinceQueryState,
+			NewQueryState: set.NewState, Removed: removed, Added: added}
+		if args.CalculateTotal {
+			n := len(ids)
+			resp.Total = &n
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return resp, nil
+}

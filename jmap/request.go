@@ -1,0 +1,85 @@
+package jmap
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"net/http"
+)
+
+// Limits are the core capability limits the server enforces (RFC 8620 §2).
+type Limits struct {
+	MaxSizeUpload         int64 `json:"maxSizeUpload"`
+	MaxConcurrentUpload   int   `json:"maxConcurrentUpload"`
+	MaxSizeRequest        int64 `json:"maxSizeRequest"`
+	MaxConcurrentRequests int   `json:"maxConcurrentRequests"`
+	MaxCallsInRequest     int   `json:"maxCallsInRequest"`
+	MaxObjectsInGet       int   `json:"maxObjectsInGet"`
+	MaxObjectsInSet       int   `json:"maxObjectsInSet"`
+}
+
+// DefaultLimits are the limits used when none are configured.
+func DefaultLimits() Limits {
+	return Limits{
+		MaxSizeUpload:         50_000_000,
+		MaxConcurrentUpload:   4,
+		MaxSizeRequest:        10_000_000,
+		MaxConcurrentRequests: 16,
+		MaxCallsInRequest:     64,
+		MaxObjectsInGet:       1000,
+		MaxObjectsInSet:       1000,
+	}
+}
+
+// DecodeRequest parses an API request body already limited to
+// MaxSizeRequest bytes, checking it against the limits and the known
+// capabilities. Errors are *Problem values ready for the client.
+func DecodeRequest(body []byte, lim Limits, known func(string) bool) (*Request, error) {
+	if int64(len(body)) > lim.MaxSizeRequest {
+		return nil, &Problem{Type: ProblemLimit, Status: http.StatusRequestEntityTooLarge, Limit: "maxSizeRequest",
+			Detail: "the request is larger than the server accepts"}
+	}
+	if !json.Valid(body) {
+		return nil, &Problem{Type: ProblemNotJSON, Status: http.StatusBadRequest,
+			Detail: "the request body is not valid JSON"}
+	}
+	var raw map[string]json.RawMessage
+	if err := json.Unmarshal(body, &raw); err != nil {
+		return nil, notRequest("the request is not a JSON object")
+	}
+	var req Request
+	usingRaw, ok := raw["using"]
+	if !ok {
+		return nil, notRequest("the request has no \"using\"")
+	}
+	if err := json.Unmarshal(usingRaw, &req.Using); err != nil || req.Using == nil {
+		return nil, notRequest("\"using\" must be an array of strings")
+	}
+	callsRaw, ok := raw["methodCalls"]
+	if !ok {
+		return nil, notRequest("the request has no \"methodCalls\"")
+	}
+	if err := json.Unmarshal(callsRaw, &req.MethodCalls); err != nil || req.MethodCalls == nil {
+		return nil, notRequest("\"methodCalls\" must be an array of invocations")
+	}
+	if c, ok := raw["createdIds"]; ok && !bytes.Equal(bytes.TrimSpace(c), []byte("null")) {
+		if err := json.Unmarshal(c, &req.CreatedIDs); err != nil {
+			return nil, notRequest("\"createdIds\" must map creation ids to ids")
+		}
+	}
+	for _, u := range req.Using {
+		if !known(u) {
+			return nil, &Problem{Type: ProblemUnknownCapability, Status: http.StatusBadRequest,
+				Detail: fmt.Sprintf("the server does not support the capability %q", u)}
+		}
+	}
+	if len(req.MethodCalls) > lim.MaxCallsInRequest {
+		return nil, &Problem{Type: ProblemLimit, Status: http.StatusBadRequest, Limit: "maxCallsInRequest",
+			Detail: fmt.Sprintf("the request has more than %d method calls", lim.MaxCallsInRequest)}
+	}
+	return &req, nil
+}
+
+func notRequest(detail string) *Problem {
+	return &Problem{Type: ProblemNotRequest, Status: http.StatusBadRequest, Detail: detail}
+}

@@ -1,0 +1,396 @@
+package jmap
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"reflect"
+	"slices"
+
+	"github.com/jmapd/jmapd/store"
+)
+
+// OrderedObjects is a JSON object read with its members in document order,
+// as /set create needs so that later creations may refer to earlier ones.
+type OrderedObjects struct {
+	Keys   []string
+	Values map[string]json.RawMessage
+}
+
+// UnmarshalJSON reads a JSON object or null, keeping member order.
+func (o *OrderedObjects) UnmarshalJSON(b []byte) error {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	tok, err := dec.Token()
+	if err != nil {
+		return err
+	}
+	if tok == nil {
+		return nil
+	}
+	if d, ok := tok.(json.Delim); !ok || d != '{' {
+		return errors.New("expected an object")
+	}
+	o.Values = map[string]json.RawMessage{}
+	for dec.More() {
+		kt, err := dec.Token()
+		if err != nil {
+			return err
+		}
+		k, _ := kt.(string)
+		var v json.RawMessage
+		if err := dec.Decode(&v); err != nil {
+			return err
+		}
+		if _, dup := o.Values[k]; !dup {
+			o.Keys = append(o.Keys, k)
+		}
+		o.Values[k] = v
+	}
+	_, err = dec.Token()
+	return err
+}
+
+// SetArgs are the arguments of /set (RFC 8620 §5.3).
+type SetArgs struct {
+	AccountID string                     `json:"accountId"`
+	IfInState *string                    `json:"ifInState"`
+	Create    OrderedObjects             `json:"create"`
+	Update    map[string]json.RawMessage `json:"update"`
+	Destroy   *[]string                  `json:"destroy"`
+}
+
+// SetResponse is the response of /set.
+type SetResponse struct {
+	AccountID    string                    `json:"accountId"`
+	OldState     string                    `json:"oldState"`
+	NewState     string                    `json:"newState"`
+	Created      map[string]map[string]any `json:"created"`
+	Updated      map[string]map[string]any `json:"updated"`
+	Destroyed    []string                  `json:"destroyed"`
+	NotCreated   map[string]*SetError      `json:"notCreated"`
+	NotUpdated   map[string]*SetError      `json:"notUpdated"`
+	NotDestroyed map[string]*SetError      `json:"notDestroyed"`
+}
+
+func (r *SetResponse) normalise() {
+	// RFC 8620 §5.3: each of these is null when empty.
+	if len(r.Created) == 0 {
+		r.Created = nil
+	}
+	if len(r.Updated) == 0 {
+		r.Updated = nil
+	}
+	if len(r.Destroyed) == 0 {
+		r.Destroyed = nil
+	}
+	if len(r.NotCreated) == 0 {
+		r.NotCreated = nil
+	}
+	if len(r.NotUpdated) == 0 {
+		r.NotUpdated = nil
+	}
+	if len(r.NotDestroyed) == 0 {
+		r.NotDestroyed = nil
+	}
+}
+
+// writable checks that the account can be written by the caller.
+func writable(a *Account) error {
+	if a.IsReadOnly {
+		return NewMethodError(ErrAccountReadOnly, "")
+	}
+	return nil
+}
+
+func (t *Type) set(ctx context.Context, c *Call) (any, error) {
+	var args SetArgs
+	if err := c.Decode(&args); err != nil {
+		return nil, err
+	}
+	acct, err := c.Account(ctx, args.AccountID, t.Capability)
+	if err != nil {
+		return nil, err
+	}
+	if err := writable(acct); err != nil {
+		return nil, err
+	}
+	n := len(args.Create.Keys) + len(args.Update)
+	if args.Destroy != nil {
+		n += len(*args.Destroy)
+	}
+	if n > c.Limits().MaxObjectsInSet {
+		return nil, NewMethodError(ErrRequestTooLarge, fmt.Sprintf("at most %d objects", c.Limits().MaxObjectsInSet))
+	}
+	var resp *SetResponse
+	var created map[string]string
+	_, err = c.Store().Update(ctx, func(tx store.Tx) error {
+		resp = &SetResponse{AccountID: args.AccountID, Created: map[string]map[string]any{},
+			Updated: map[string]map[string]any{}, NotCreated: map[string]*SetError{},
+			NotUpdated: map[string]*SetError{}, NotDestroyed: map[string]*SetError{}}
+		created = map[string]string{}
+		st, err := tx.State(acct.ID, t.Name)
+		if err != nil {
+			return err
+		}
+		resp.OldState = FormatState(uint64(st))
+		if args.IfInState != nil && *args.IfInState != resp.OldState {
+			return NewMethodError(ErrStateMismatch, "")
+		}
+		return t.applySet(ctx, c, tx, acct.ID, &args, resp, created)
+	})
+	if err != nil {
+		return nil, err
+	}
+	for cid, id := range created {
+		c.Created(cid, id)
+	}
+	if err := c.Store().View(ctx, func(tx store.Tx) error {
+		st, err := tx.State(acct.ID, t.Name)
+		resp.NewState = FormatState(uint64(st))
+		return err
+	}); err != nil {
+		return nil, err
+	}
+	resp.normalise()
+	return resp, nil
+}
+
+// applySet runs the creates, updates and destroys of one /set inside tx.
+func (t *Type) applySet(ctx context.Context, c *Call, tx store.Tx, acct store.AccountID, args *SetArgs, resp *SetResponse, created map[string]string) error {
+	resolve := func(id string) (string, bool) {
+		if len(id) > 0 && id[0] == '#' {
+			if real, ok := created[id[1:]]; ok {
+				return real, true
+			}
+		}
+		return c.ResolveID(id)
+	}
+	for _, cid := range args.Create.Keys {
+		var obj map[string]any
+		if err := json.Unmarshal(args.Create.Values[cid], &obj); err != nil || obj == nil {
+			resp.NotCreated[cid] = InvalidProperties("the record is not a JSON object")
+			continue
+		}
+		id, extra, serr, err := t.CreateRecord(ctx, tx, acct, obj, resolve)
+		if err != nil {
+			return err
+		}
+		if serr != nil {
+			resp.NotCreated[cid] = serr
+			continue
+		}
+		created[cid] = id
+		resp.Created[cid] = extra
+	}
+	for rawID, patchRaw := range args.Update {
+		id, ok := resolve(rawID)
+		if !ok {
+			resp.NotUpdated[rawID] = NewSetError(SetNotFound, "")
+			continue
+		}
+		var patch map[string]any
+		if err := json.Unmarshal(patchRaw, &patch); err != nil || patch == nil {
+			resp.NotUpdated[rawID] = NewSetError(SetInvalidPatch, "the patch is not a JSON object")
+			continue
+		}
+		extra, serr, err := t.updateRecord(ctx, tx, acct, id, patch, resolve)
+		if err != nil {
+			return err
+		}
+		if serr != nil {
+			resp.NotUpdated[rawID] = serr
+			continue
+		}
+		resp.Updated[id] = extra
+	}
+	if args.Destroy != nil {
+		for _, rawID := range *args.Destroy {
+			id, ok := resolve(rawID)
+			if !ok {
+				resp.NotDestroyed[rawID] = NewSetError(SetNotFound, "")
+				continue
+			}
+			serr, err := t.DestroyRecord(ctx, tx, acct, id)
+			if err != nil {
+				return err
+			}
+			if serr != nil {
+				resp.NotDestroyed[rawID] = serr
+				continue
+			}
+			resp.Destroyed = append(resp.Destroyed, id)
+		}
+	}
+	return nil
+}
+
+// resolveIDRefs replaces "#creationId" values of the type's Id properties.
+func (t *Type) resolveIDRefs(obj map[string]any, resolve func(string) (string, bool)) *SetError {
+	for _, p := range t.IDRefs {
+		switch v := obj[p].(type) {
+		case string:
+			id, ok := resolve(v)
+			if !ok {
+				return InvalidProperties(fmt.Sprintf("unknown creation id %q", v), p)
+			}
+			obj[p] = id
+		case []any:
+			out := make([]any, len(v))
+			for i, x := range v {
+				s, isStr := x.(string)
+				if !isStr {
+					out[i] = x
+					continue
+				}
+				id, ok := resolve(s)
+				if !ok {
+					return InvalidProperties(fmt.Sprintf("unknown creation id %q", s), p)
+				}
+				out[i] = id
+			}
+			obj[p] = out
+		}
+	}
+	return nil
+}
+
+// CreateRecord validates and stores a new record built from the client's
+// obj and returns its id and the properties the client did not give (the
+// "created" entry of RFC 8620 §5.3). A SetError rejects this record only; an
+// error aborts the whole call.
+func (t *Type) CreateRecord(ctx context.Context, tx store.Tx, acct store.AccountID, obj map[string]any, resolve func(string) (string, bool)) (string, map[string]any, *SetError, error) {
+	for k := range obj {
+		if !t.hasProperty(k) {
+			return "", nil, InvalidProperties(fmt.Sprintf("unknown property %q", k), k), nil
+		}
+		if k == "id" || slices.Contains(t.ServerSet, k) {
+			return "", nil, InvalidProperties(fmt.Sprintf("%q is set by the server", k), k), nil
+		}
+	}
+	if serr := t.resolveIDRefs(obj, resolve); serr != nil {
+		return "", nil, serr, nil
+	}
+	full := map[string]any{}
+	if t.Defaults != nil {
+		full = t.Defaults()
+	}
+	for k, v := range obj {
+		if v == nil {
+			if _, has := full[k]; has {
+				continue // null means "the default"
+			}
+		}
+		full[k] = v
+	}
+	id, err := tx.NewID()
+	if err != nil {
+		return "", nil, nil, err
+	}
+	full["id"] = id
+	if t.Validate != nil {
+		if serr := t.Validate(ctx, tx, acct, full, nil); serr != nil {
+			return "", nil, serr, nil
+		}
+	}
+	data, err := json.Marshal(full)
+	if err != nil {
+		return "", nil, nil, err
+	}
+	if err := tx.Create(acct, t.Name, id, data); err != nil {
+		return "", nil, nil, err
+	}
+	extra := map[string]any{"id": id}
+	for k, v := range full {
+		if given, ok := obj[k]; !ok || !reflect.DeepEqual(given, v) {
+			extra[k] = v
+		}
+	}
+	return id, extra, nil, nil
+}
+
+func (t *Type) updateRecord(ctx context.Context, tx store.Tx, acct store.AccountID, id string, patch map[string]any, resolve func(string) (string, bool)) (map[string]any, *SetError, error) {
+	data, err := tx.Get(acct, t.Name, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, NewSetError(SetNotFound, ""), nil
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	old, err := decodeObject(data)
+	if err != nil {
+		return nil, nil, err
+	}
+	next, props, serr := ApplyPatch(old, patch)
+	if serr != nil {
+		return nil, serr, nil
+	}
+	var defaults map[string]any
+	if t.Defaults != nil {
+		defaults = t.Defaults()
+	}
+	for _, p := range props {
+		if !t.hasProperty(p) {
+			return nil, InvalidProperties(fmt.Sprintf("unknown property %q", p), p), nil
+		}
+		if next[p] == nil {
+			if d, ok := defaults[p]; ok {
+				next[p] = d
+			}
+		}
+		if reflect.DeepEqual(next[p], old[p]) {
+			continue
+		}
+		if p == "id" || slices.Contains(t.ServerSet, p) || slices.Contains(t.Immutable, p) {
+			return nil, InvalidProperties(fmt.Sprintf("%q cannot be changed", p), p), nil
+		}
+	}
+	if serr := t.resolveIDRefs(next, resolve); serr != nil {
+		return nil, serr, nil
+	}
+	if t.Validate != nil {
+		if serr := t.Validate(ctx, tx, acct, next, old); serr != nil {
+			return nil, serr, nil
+		}
+	}
+	out, err := json.Marshal(next)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := tx.Put(acct, t.Name, id, out); err != nil {
+		return nil, nil, err
+	}
+	// Server-set properties that changed as a result are reported back.
+	var extra map[string]any
+	for _, p := range t.ServerSet {
+		if !reflect.DeepEqual(next[p], old[p]) {
+			if extra == nil {
+				extra = map[string]any{}
+			}
+			extra[p] = next[p]
+		}
+	}
+	return extra, nil, nil
+}
+
+// DestroyRecord removes a record, asking the type's OnDestroy first.
+func (t *Type) DestroyRecord(ctx context.Context, tx store.Tx, acct store.AccountID, id string) (*SetError, error) {
+	data, err := tx.Get(acct, t.Name, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return NewSetError(SetNotFound, ""), nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	if t.OnDestroy != nil {
+		obj, err := decodeObject(data)
+		if err != nil {
+			return nil, err
+		}
+		if serr := t.OnDestroy(ctx, tx, acct, obj); serr != nil {
+			return serr, nil
+		}
+	}
+	return nil, tx.Delete(acct, t.Name, id)
+}

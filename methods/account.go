@@ -1,0 +1,88 @@
+package methods
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+
+	"github.com/jmapd/jmapd/jmap"
+	"github.com/jmapd/jmapd/store"
+	"github.com/jmapd/jmapd/store/badger"
+)
+
+// Accounts decides which accounts a caller reaches and what each supports.
+// Until sharing lands, a user reaches exactly their own personal account.
+type Accounts struct {
+	st store.Store
+	// caps maps a capability URN to the account-level object every account
+	// gets for it.
+	caps map[string]func(store.AccountID) any
+}
+
+var _ jmap.Accounts = (*Accounts)(nil)
+
+// NewAccounts returns the account model over st.
+func NewAccounts(st store.Store) *Accounts {
+	return &Accounts{st: st, caps: map[string]func(store.AccountID) any{}}
+}
+
+// AddCapability makes every account support urn with the account-level
+// object value returns.
+func (a *Accounts) AddCapability(urn string, value func(store.AccountID) any) { a.caps[urn] = value }
+
+func (a *Accounts) account(p *store.Principal) *jmap.Account {
+	acct := &jmap.Account{ID: p.Account, Name: p.Email, IsPersonal: true, Capabilities: map[string]any{}}
+	for urn, f := range a.caps {
+		acct.Capabilities[urn] = f(p.Account)
+	}
+	return acct
+}
+
+// Session lists the caller's own account as primary for every capability.
+func (a *Accounts) Session(ctx context.Context, c *jmap.Caller) ([]*jmap.Account, map[string]store.AccountID, string, error) {
+	var p *store.Principal
+	var st store.State
+	err := a.st.View(ctx, func(tx store.Tx) error {
+		var err error
+		if p, err = tx.Principals().Get(c.Principal); err != nil {
+			return err
+		}
+		st, err = tx.State(store.SystemAccount, badger.PrincipalType)
+		return err
+	})
+	if err != nil {
+		return nil, nil, "", fmt.Errorf("session of %s: %w", c.Principal, err)
+	}
+	primary := map[string]store.AccountID{}
+	var accts []*jmap.Account
+	if p.Account != "" {
+		acct := a.account(p)
+		accts = append(accts, acct)
+		for urn := range acct.Capabilities {
+			primary[urn] = p.Account
+		}
+	}
+	// The session changes when principals change: the state follows the
+	// principal type's state, salted per user so states do not leak counts.
+	sum := sha256.Sum256(fmt.Appendf(nil, "%s\x00%d", c.Principal, st))
+	return accts, primary, hex.EncodeToString(sum[:6]), nil
+}
+
+// Lookup returns the account if the caller may reach it.
+func (a *Accounts) Lookup(ctx context.Context, c *jmap.Caller, id store.AccountID) (*jmap.Account, error) {
+	var p *store.Principal
+	err := a.st.View(ctx, func(tx store.Tx) error {
+		var err error
+		p, err = tx.Principals().Get(c.Principal)
+		return err
+	})
+	if errors.Is(err, store.ErrNotFound) || (err == nil && p.Account != id) {
+		return nil, store.ErrNotFound
+	}
+	if err != nil {
+		return nil, err
+	}
+	return a.account(p), nil
+}

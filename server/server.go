@@ -1,0 +1,238 @@
+// Package server assembles a running jmapd from its parts: the store, the
+// authenticator, the JMAP registry and endpoints, the admin socket, metrics
+// and the HTTP server with its graceful shutdown. cmd/jmapd and the
+// in-process test harness both start servers through it.
+package server
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/gorilla/mux"
+	"github.com/rs/zerolog"
+
+	"github.com/jmapd/jmapd/internal/admin"
+	"github.com/jmapd/jmapd/internal/auth"
+	"github.com/jmapd/jmapd/internal/config"
+	"github.com/jmapd/jmapd/internal/metrics"
+	"github.com/jmapd/jmapd/jmap"
+	"github.com/jmapd/jmapd/methods"
+	"github.com/jmapd/jmapd/store"
+	"github.com/jmapd/jmapd/store/badger"
+)
+
+// Options configures New.
+type Options struct {
+	// Config is the validated configuration; required.
+	Config config.Config
+	// Log is the root logger.
+	Log zerolog.Logger
+	// TestTypes registers the test-only Note type (methods.Options).
+	TestTypes bool
+}
+
+// Server is a running jmapd.
+type Server struct {
+	cfg     config.Config
+	log     zerolog.Logger
+	st      *badger.DB
+	auth    *auth.Authenticator
+	reg     *jmap.Registry
+	metrics *metrics.Metrics
+	http    *http.Server
+	ln      net.Listener
+	url     string
+	stop    context.CancelFunc
+	bg      sync.WaitGroup
+}
+
+// New opens the store in the configured data directory, listens on the
+// configured address and starts the admin socket and background work. Call
+// Serve to answer requests and Shutdown to stop.
+func New(ctx context.Context, opt Options) (*Server, error) {
+	cfg := opt.Config
+	if err := os.MkdirAll(cfg.Data, 0o700); err != nil {
+		return nil, fmt.Errorf("create data directory: %w", err)
+	}
+	log := opt.Log
+	st, err := badger.Open(badger.Options{Dir: cfg.Data, BlobGrace: cfg.Blobs.Grace.Duration,
+		Logf: func(level, msg string) {
+			if level == "error" {
+				log.Error().Str("component", "badger").Msg(msg)
+			} else {
+				log.Warn().Str("component", "badger").Msg(msg)
+			}
+		}})
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{cfg: cfg, log: log, st: st}
+	s.auth = auth.New(st, auth.Options{CacheTTL: cfg.Auth.CacheTTL.Duration,
+		MaxFailures: cfg.Auth.MaxFailures, Window: cfg.Auth.FailureWindow.Duration})
+	lim := jmap.Limits{
+		MaxSizeUpload: cfg.Limits.MaxSizeUpload, MaxConcurrentUpload: cfg.Limits.MaxConcurrentUpload,
+		MaxSizeRequest: cfg.Limits.MaxSizeRequest, MaxConcurrentRequests: cfg.Limits.MaxConcurrentRequests,
+		MaxCallsInRequest: cfg.Limits.MaxCallsInRequest, MaxObjectsInGet: cfg.Limits.MaxObjectsInGet,
+		MaxObjectsInSet: cfg.Limits.MaxObjectsInSet,
+	}
+	accts := methods.NewAccounts(st)
+	s.reg = jmap.NewRegistry(st, accts, lim)
+	methods.Register(s.reg, st, accts, methods.Options{TestTypes: opt.TestTypes})
+	s.metrics = metrics.New(st.Size)
+	s.reg.OnCall = func(name string, errType jmap.ErrorType, sec float64) {
+		s.metrics.ObserveCall(name, string(errType), sec)
+	}
+
+	s.ln, err = net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		st.Close()
+		return nil, fmt.Errorf("listen on %s: %w", cfg.Listen, err)
+	}
+	s.url = cfg.BaseURL
+	if s.url == "" {
+		c := cfg
+		c.Listen = s.ln.Addr().String()
+		s.url = c.URL()
+	}
+
+	js := &jmap.Server{Registry: s.reg, BaseURL: s.url, Auth: s.authenticate}
+	r := mux.NewRouter()
+	js.Routes(r)
+	r.Handle("/healthz", http.HandlerFunc(s.healthz)).Methods(http.MethodGet, http.MethodHead)
+	r.Handle("/metrics", s.metrics.Handler()).Methods(http.MethodGet)
+	r.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		jmap.WriteProblem(w, &jmap.Problem{Type: "about:blank", Status: http.StatusNotFound, Detail: "not found"})
+	})
+	r.MethodNotAllowedHandler = http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		jmap.WriteProblem(w, &jmap.Problem{Type: "about:blank", Status: http.StatusMethodNotAllowed, Detail: "method not allowed"})
+	})
+	s.http = &http.Server{
+		Handler:           s.logRequests(r),
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       5 * time.Minute,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		ConnState:         s.metrics.ConnState,
+		ErrorLog:          nil,
+	}
+	if cfg.TLSCert != "" {
+		cert, err := tls.LoadX509KeyPair(cfg.TLSCert, cfg.TLSKey)
+		if err != nil {
+			s.ln.Close()
+			st.Close()
+			return nil, fmt.Errorf("load TLS certificate: %w", err)
+		}
+		s.http.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	}
+
+	bgctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	s.stop = cancel
+	sock := admin.SocketPath(cfg.Data)
+	s.bg.Add(2)
+	go func() {
+		defer s.bg.Done()
+		if err := admin.Serve(bgctx, sock, st, log, s.auth.Flush); err != nil && bgctx.Err() == nil {
+			log.Error().Err(err).Msg("admin socket stopped")
+		}
+	}()
+	go func() {
+		defer s.bg.Done()
+		s.collectBlobs(bgctx)
+	}()
+	return s, nil
+}
+
+// URL is the base URL the server advertises.
+func (s *Server) URL() string { return s.url }
+
+// Addr is the address the server listens on.
+func (s *Server) Addr() string { return s.ln.Addr().String() }
+
+// Store is the server's store.
+func (s *Server) Store() store.Store { return s.st }
+
+// Registry is the server's JMAP registry.
+func (s *Server) Registry() *jmap.Registry { return s.reg }
+
+// Serve answers requests until Shutdown; it returns nil after a clean
+// shutdown.
+func (s *Server) Serve() error {
+	var err error
+	if s.http.TLSConfig != nil {
+		err = s.http.ServeTLS(s.ln, "", "")
+	} else {
+		err = s.http.Serve(s.ln)
+	}
+	if errors.Is(err, http.ErrServerClosed) {
+		return nil
+	}
+	return err
+}
+
+// Shutdown stops accepting requests, waits for those in flight (until ctx
+// ends), stops background work and closes the store.
+func (s *Server) Shutdown(ctx context.Context) error {
+	err := s.http.Shutdown(ctx)
+	s.stop()
+	s.bg.Wait()
+	if cerr := s.st.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+func (s *Server) authenticate(r *http.Request) (*jmap.Caller, time.Duration, error) {
+	id, retry, err := s.auth.Authenticate(r.Context(), r)
+	if err != nil {
+		return nil, retry, err
+	}
+	var p *store.Principal
+	err = s.st.View(r.Context(), func(tx store.Tx) error {
+		var err error
+		p, err = tx.Principals().Get(id)
+		return err
+	})
+	if err != nil {
+		return nil, 0, err
+	}
+	return &jmap.Caller{Principal: id, Username: p.Email}, 0, nil
+}
+
+func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
+	err := s.st.View(r.Context(), func(tx store.Tx) error {
+		_, err := tx.State(store.SystemAccount, badger.PrincipalType)
+		return err
+	})
+	if err != nil {
+		http.Error(w, "store unavailable", http.StatusServiceUnavailable)
+		return
+	}
+	w.Header().Set("Content-Type", "text/plain")
+	_, _ = w.Write([]byte("ok\n"))
+}
+
+// collectBlobs removes unreferenced blobs past their grace period, hourly.
+func (s *Server) collectBlobs(ctx context.Context) {
+	t := time.NewTicker(time.Hour)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-t.C:
+			n, err := s.st.Blobs().Collect(ctx, now)
+			if err != nil && ctx.Err() == nil {
+				s.log.Error().Err(err).Msg("blob collection")
+			} else if n > 0 {
+				s.log.Info().Int("count", n).Msg("collected blobs")
+			}
+		}
+	}
+}

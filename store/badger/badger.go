@@ -1,0 +1,510 @@
+package badger
+
+import (
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"iter"
+	"sort"
+	"strconv"
+	"sync"
+	"time"
+
+	bdb "github.com/dgraph-io/badger/v4"
+
+	"github.com/jmapd/jmapd/store"
+)
+
+// Options configures Open. The zero value of every field but Dir means its
+// default.
+type Options struct {
+	// Dir is the data directory; required.
+	Dir string
+	// BlobGrace is how long an uploaded blob nothing references stays
+	// readable (default 24h; RFC 8620 §6.1 asks for at least one hour).
+	BlobGrace time.Duration
+	// MaxRetries bounds the retries of a conflicting Update (default 16).
+	MaxRetries int
+	// Logf receives Badger's own warnings and errors; nil discards them.
+	Logf func(level, msg string)
+}
+
+// DB is a Store on Badger.
+type DB struct {
+	db    *bdb.DB
+	opt   Options
+	seq   *bdb.Sequence
+	sync  *groupSyncer
+	subMu sync.RWMutex
+	subs  map[int]func([]store.StateChange)
+	subN  int
+	blobs *blobStore
+
+	// writeMu is held shared by the first attempt of an Update and
+	// exclusively by its retries, so a retry has no concurrent writer to
+	// conflict with.
+	writeMu sync.RWMutex
+}
+
+var _ store.Store = (*DB)(nil)
+
+type badgerLogger struct{ f func(level, msg string) }
+
+func (l badgerLogger) Errorf(f string, a ...any) { l.f("error", fmt.Sprintf(f, a...)) }
+func (l badgerLogger) Warningf(f string, a ...any) {
+	l.f("warn", fmt.Sprintf(f, a...))
+}
+func (l badgerLogger) Infof(string, ...any)  {}
+func (l badgerLogger) Debugf(string, ...any) {}
+
+// Open opens (creating if needed) the store in opt.Dir. Badger locks the
+// directory: a second Open of the same directory fails.
+func Open(opt Options) (*DB, error) {
+	if opt.Dir == "" {
+		return nil, errors.New("badger: no data directory")
+	}
+	if opt.BlobGrace == 0 {
+		opt.BlobGrace = 24 * time.Hour
+	}
+	if opt.MaxRetries == 0 {
+		opt.MaxRetries = 16
+	}
+	bo := bdb.DefaultOptions(opt.Dir).
+		WithSyncWrites(false).
+		WithLogger(nil).
+		WithNumVersionsToKeep(1).
+		WithCompactL0OnClose(true)
+	if opt.Logf != nil {
+		bo = bo.WithLogger(badgerLogger{opt.Logf})
+	}
+	db, err := bdb.Open(bo)
+	if err != nil {
+		return nil, fmt.Errorf("open store %s: %w", opt.Dir, err)
+	}
+	seq, err := db.GetSequence(idSequenceKey, 256)
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open id sequence: %w", err)
+	}
+	d := &DB{db: db, opt: opt, seq: seq, sync: &groupSyncer{sync: db.Sync}, subs: map[int]func([]store.StateChange){}}
+	d.sync.cond = sync.NewCond(&d.sync.mu)
+	d.blobs = &blobStore{d: d}
+	return d, nil
+}
+
+// Close releases the id sequence, syncs and closes Badger.
+func (d *DB) Close() error {
+	err := d.seq.Release()
+	if serr := d.db.Sync(); err == nil {
+		err = serr
+	}
+	if cerr := d.db.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// Size reports the bytes of the LSM tree and value log.
+func (d *DB) Size() int64 {
+	lsm, vlog := d.db.Size()
+	return lsm + vlog
+}
+
+// Blobs returns the blob store.
+func (d *DB) Blobs() store.BlobStore { return d.blobs }
+
+// Subscribe registers fn for every durable commit that changed a state.
+func (d *DB) Subscribe(fn func([]store.StateChange)) func() {
+	d.subMu.Lock()
+	defer d.subMu.Unlock()
+	d.subN++
+	n := d.subN
+	d.subs[n] = fn
+	return func() {
+		d.subMu.Lock()
+		defer d.subMu.Unlock()
+		delete(d.subs, n)
+	}
+}
+
+// View runs fn in a read-only snapshot.
+func (d *DB) View(ctx context.Context, fn func(tx store.Tx) error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return d.db.View(func(txn *bdb.Txn) error {
+		return fn(&tx{d: d, txn: txn, readOnly: true})
+	})
+}
+
+// Update runs fn in a read-write transaction, retrying conflicts, and returns
+// after the commit is durable.
+func (d *DB) Update(ctx context.Context, fn func(tx store.Tx) error) ([]store.StateChange, error) {
+	for attempt := 0; ; attempt++ {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		// Retrying against the same crowd starves a transaction on a hot key
+		// (every writer of an account and type reads its state): after a
+		// conflict it runs alone.
+		changes, err := d.updateOnce(fn, attempt > 0)
+		if errors.Is(err, bdb.ErrConflict) {
+			if attempt < d.opt.MaxRetries {
+				continue
+			}
+			return nil, store.ErrConflict
+		}
+		if err != nil {
+			return nil, err
+		}
+		if err := d.sync.wait(); err != nil {
+			return nil, fmt.Errorf("sync store: %w", err)
+		}
+		if len(changes) > 0 {
+			d.subMu.RLock()
+			for _, s := range d.subs {
+				s(changes)
+			}
+			d.subMu.RUnlock()
+		}
+		return changes, nil
+	}
+}
+
+func (d *DB) updateOnce(fn func(tx store.Tx) error, alone bool) ([]store.StateChange, error) {
+	if alone {
+		d.writeMu.Lock()
+		defer d.writeMu.Unlock()
+	} else {
+		d.writeMu.RLock()
+		defer d.writeMu.RUnlock()
+	}
+	txn := d.db.NewTransaction(true)
+	defer txn.Discard()
+	t := &tx{d: d, txn: txn, pending: map[typeKey]*store.Change{}}
+	if err := fn(t); err != nil {
+		return nil, err
+	}
+	changes, err := t.writeChanges()
+	if err != nil {
+		return nil, err
+	}
+	if err := txn.Commit(); err != nil {
+		return nil, err
+	}
+	return changes, nil
+}
+
+// groupSyncer makes many concurrent commits share one db.Sync: a waiter
+// either starts a sync that covers every commit registered before it began,
+// or waits for such a sync to finish.
+type groupSyncer struct {
+	sync    func() error
+	mu      sync.Mutex
+	cond    *sync.Cond
+	joined  uint64 // commits registered
+	synced  uint64 // commits covered by a finished sync
+	running bool
+	err     error
+	errAt   uint64
+
+	// each makes every waiter run a sync of its own: only the benchmark
+	// that measures what group commit saves sets it.
+	each bool
+}
+
+func (g *groupSyncer) wait() error {
+	if g.each {
+		return g.sync()
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.joined++
+	mine := g.joined
+	for g.synced < mine {
+		if g.running {
+			g.cond.Wait()
+			continue
+		}
+		g.running = true
+		target := g.joined
+		g.mu.Unlock()
+		err := g.sync()
+		g.mu.Lock()
+		g.running = false
+		g.synced = target
+		if err != nil {
+			g.err, g.errAt = err, target
+		}
+		g.cond.Broadcast()
+	}
+	if g.err != nil && g.errAt >= mine {
+		return g.err
+	}
+	return nil
+}
+
+type typeKey struct {
+	acct store.AccountID
+	typ  string
+}
+
+type tx struct {
+	d        *DB
+	txn      *bdb.Txn
+	readOnly bool
+	pending  map[typeKey]*store.Change
+	// propsAll marks pending changes with an update that touched any
+	// property, which clears the entry's property list.
+	propsAll map[typeKey]bool
+}
+
+func (t *tx) NewID() (string, error) {
+	n, err := t.d.seq.Next()
+	if err != nil {
+		return "", fmt.Errorf("next id: %w", err)
+	}
+	// A letter first: ids that start with a digit or dash are best avoided
+	// (RFC 8620 §1.2).
+	return "a" + strconv.FormatUint(n+1, 36), nil
+}
+
+func (t *tx) State(acct store.AccountID, typ string) (store.State, error) {
+	item, err := t.txn.Get(stateKey(acct, typ))
+	if errors.Is(err, bdb.ErrKeyNotFound) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	var st store.State
+	err = item.Value(func(v []byte) error {
+		if len(v) != 8 {
+			return fmt.Errorf("state of %s/%s: bad length %d", acct, typ, len(v))
+		}
+		st = store.State(binary.BigEndian.Uint64(v))
+		return nil
+	})
+	return st, err
+}
+
+func (t *tx) get(key []byte) ([]byte, error) {
+	item, err := t.txn.Get(key)
+	if errors.Is(err, bdb.ErrKeyNotFound) {
+		return nil, store.ErrNotFound
+	}
+	if err != nil {
+		return nil, err
+	}
+	return item.ValueCopy(nil)
+}
+
+func (t *tx) Get(acct store.AccountID, typ, id string) ([]byte, error) {
+	return t.get(objKey(acct, typ, id))
+}
+
+func (t *tx) Scan(acct store.AccountID, typ string) iter.Seq2[store.Object, error] {
+	prefix := objPrefix(acct, typ)
+	return func(yield func(store.Object, error) bool) {
+		it := t.txn.NewIterator(bdb.IteratorOptions{Prefix: prefix, PrefetchValues: true, PrefetchSize: 64})
+		defer it.Close()
+		for it.Rewind(); it.Valid(); it.Next() {
+			item := it.Item()
+			v, err := item.ValueCopy(nil)
+			if !yield(store.Object{ID: string(item.Key()[len(prefix):]), Data: v}, err) || err != nil {
+				return
+			}
+		}
+	}
+}
+
+func (t *tx) change(acct store.AccountID, typ string) *store.Change {
+	k := typeKey{acct, typ}
+	c := t.pending[k]
+	if c == nil {
+		c = &store.Change{}
+		t.pending[k] = c
+	}
+	return c
+}
+
+func (t *tx) exists(key []byte) (bool, error) {
+	_, err := t.txn.Get(key)
+	if errors.Is(err, bdb.ErrKeyNotFound) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
+func (t *tx) Create(acct store.AccountID, typ, id string, data []byte) error {
+	key := objKey(acct, typ, id)
+	if ok, err := t.exists(key); err != nil {
+		return err
+	} else if ok {
+		return store.ErrExists
+	}
+	if err := t.txn.Set(key, data); err != nil {
+		return err
+	}
+	c := t.change(acct, typ)
+	c.Created = append(c.Created, id)
+	return nil
+}
+
+func (t *tx) Put(acct store.AccountID, typ, id string, data []byte) error {
+	return t.put(acct, typ, id, data, nil)
+}
+
+func (t *tx) PutProps(acct store.AccountID, typ, id string, data []byte, props []string) error {
+	if len(props) == 0 {
+		return errors.New("badger: PutProps without properties")
+	}
+	return t.put(acct, typ, id, data, props)
+}
+
+func (t *tx) put(acct store.AccountID, typ, id string, data []byte, props []string) error {
+	key := objKey(acct, typ, id)
+	if ok, err := t.exists(key); err != nil {
+		return err
+	} else if !ok {
+		return store.ErrNotFound
+	}
+	if err := t.txn.Set(key, data); err != nil {
+		return err
+	}
+	c := t.change(acct, typ)
+	c.Updated = append(c.Updated, id)
+	k := typeKey{acct, typ}
+	if props == nil {
+		if t.propsAll == nil {
+			t.propsAll = map[typeKey]bool{}
+		}
+		t.propsAll[k] = true
+	} else {
+		c.Props = append(c.Props, props...)
+	}
+	return nil
+}
+
+func (t *tx) Delete(acct store.AccountID, typ, id string) error {
+	key := objKey(acct, typ, id)
+	if ok, err := t.exists(key); err != nil {
+		return err
+	} else if !ok {
+		return store.ErrNotFound
+	}
+	if err := t.txn.Delete(key); err != nil {
+		return err
+	}
+	c := t.change(acct, typ)
+	c.Destroyed = append(c.Destroyed, id)
+	return nil
+}
+
+// writeChanges advances the state of every type the transaction touched and
+// appends its change log entry.
+func (t *tx) writeChanges() ([]store.StateChange, error) {
+	if len(t.pending) == 0 {
+		return nil, nil
+	}
+	out := make([]store.StateChange, 0, len(t.pending))
+	for k, c := range t.pending {
+		st, err := t.State(k.acct, k.typ)
+		if err != nil {
+			return nil, err
+		}
+		st++
+		if t.propsAll[k] || len(c.Props) == 0 {
+			c.Props = nil
+		} else {
+			c.Props = dedupe(c.Props)
+		}
+		entry, err := json.Marshal(c)
+		if err != nil {
+			return nil, err
+		}
+		if err := t.txn.Set(stateKey(k.acct, k.typ), []byte(u64(uint64(st)))); err != nil {
+			return nil, err
+		}
+		if err := t.txn.Set(changeKey(k.acct, k.typ, st), entry); err != nil {
+			return nil, err
+		}
+		out = append(out, store.StateChange{Account: k.acct, Type: k.typ, State: st})
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Account != out[j].Account {
+			return out[i].Account < out[j].Account
+		}
+		return out[i].Type < out[j].Type
+	})
+	return out, nil
+}
+
+func dedupe(s []string) []string {
+	sort.Strings(s)
+	out := s[:0]
+	for i, v := range s {
+		if i == 0 || v != s[i-1] {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+func (t *tx) Changes(acct store.AccountID, typ string, since store.State, max int) ([]store.Change, bool, error) {
+	if b, err := t.get(changeMinKey(acct, typ)); err == nil && len(b) == 8 {
+		if since < store.State(binary.BigEndian.Uint64(b)) {
+			return nil, false, store.ErrChangesPruned
+		}
+	} else if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return nil, false, err
+	}
+	prefix := changePrefix(acct, typ)
+	it := t.txn.NewIterator(bdb.IteratorOptions{Prefix: prefix, PrefetchValues: true, PrefetchSize: 32})
+	defer it.Close()
+	var out []store.Change
+	n := 0
+	for it.Seek(changeKey(acct, typ, since+1)); it.Valid(); it.Next() {
+		if max > 0 && n >= max {
+			return out, true, nil
+		}
+		item := it.Item()
+		var c store.Change
+		if err := item.Value(func(v []byte) error { return json.Unmarshal(v, &c) }); err != nil {
+			return nil, false, fmt.Errorf("change log %s/%s: %w", acct, typ, err)
+		}
+		c.State = store.State(binary.BigEndian.Uint64(item.Key()[len(prefix):]))
+		out = append(out, c)
+		n += len(c.Created) + len(c.Updated) + len(c.Destroyed)
+	}
+	return out, false, nil
+}
+
+func (t *tx) GetMeta(key string) ([]byte, error) {
+	v, err := t.get(metaKey(key))
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, nil
+	}
+	return v, err
+}
+
+func (t *tx) PutMeta(key string, value []byte) error { return t.txn.Set(metaKey(key), value) }
+
+func (t *tx) DeleteMeta(key string) error { return t.txn.Delete(metaKey(key)) }
+
+func (t *tx) ScanMeta(prefix string) iter.Seq2[store.Meta, error] {
+	p := metaKey(prefix)
+	return func(yield func(store.Meta, error) bool) {
+		it := t.txn.NewIterator(bdb.IteratorOptions{Prefix: p, PrefetchValues: true, PrefetchSize: 64})
+		defer it.Close()
+		for it.Rewind(); it.Valid(); it.Next() {
+			item := it.Item()
+			v, err := item.ValueCopy(nil)
+			if !yield(store.Meta{Key: string(item.Key()[metaPrefixLen:]), Value: v}, err) || err != nil {
+				return
+			}
+		}
+	}
+}

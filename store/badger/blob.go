@@ -1,0 +1,372 @@
+package badger
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	bdb "github.com/dgraph-io/badger/v4"
+
+	"github.com/jmapd/jmapd/store"
+)
+
+const chunkSize = 1 << 20
+
+type blobMeta struct {
+	Size    int64  `json:"s"`
+	Refs    int64  `json:"r"`
+	Uploads int64  `json:"u"`
+	Type    string `json:"t,omitempty"`
+}
+
+type blobStore struct{ d *DB }
+
+// errChunksGone means the blob's content was collected between writing it and
+// recording the upload: write it again.
+var errChunksGone = errors.New("blob content collected meanwhile")
+
+func shaOf(id store.BlobID) (string, bool) {
+	s := string(id)
+	if len(s) != 65 || s[0] != 'G' {
+		return "", false
+	}
+	if _, err := hex.DecodeString(s[1:]); err != nil {
+		return "", false
+	}
+	return s[1:], true
+}
+
+func (t *tx) blobMeta(sha string) (*blobMeta, error) {
+	v, err := t.get(blobMetaKey(sha))
+	if err != nil {
+		return nil, err
+	}
+	var m blobMeta
+	if err := json.Unmarshal(v, &m); err != nil {
+		return nil, fmt.Errorf("blob meta %s: %w", sha, err)
+	}
+	return &m, nil
+}
+
+func (t *tx) putBlobMeta(sha string, m *blobMeta) error {
+	v, err := json.Marshal(m)
+	if err != nil {
+		return err
+	}
+	return t.txn.Set(blobMetaKey(sha), v)
+}
+
+func (t *tx) counter(key []byte) (uint64, error) {
+	v, err := t.get(key)
+	if errors.Is(err, store.ErrNotFound) {
+		return 0, nil
+	}
+	if err != nil || len(v) != 8 {
+		return 0, err
+	}
+	return binary.BigEndian.Uint64(v), nil
+}
+
+func (t *tx) BlobRef(acct store.AccountID, id store.BlobID) error {
+	sha, ok := shaOf(id)
+	if !ok {
+		return store.ErrNotFound
+	}
+	m, err := t.blobMeta(sha)
+	if err != nil {
+		return err
+	}
+	n, err := t.counter(blobRefKey(acct, sha))
+	if err != nil {
+		return err
+	}
+	if err := t.txn.Set(blobRefKey(acct, sha), []byte(u64(n+1))); err != nil {
+		return err
+	}
+	m.Refs++
+	return t.putBlobMeta(sha, m)
+}
+
+func (t *tx) BlobUnref(acct store.AccountID, id store.BlobID) error {
+	sha, ok := shaOf(id)
+	if !ok {
+		return store.ErrNotFound
+	}
+	n, err := t.counter(blobRefKey(acct, sha))
+	if err != nil {
+		return err
+	}
+	if n == 0 {
+		return store.ErrNotFound
+	}
+	m, err := t.blobMeta(sha)
+	if err != nil {
+		return err
+	}
+	if n == 1 {
+		err = t.txn.Delete(blobRefKey(acct, sha))
+	} else {
+		err = t.txn.Set(blobRefKey(acct, sha), []byte(u64(n-1)))
+	}
+	if err != nil {
+		return err
+	}
+	m.Refs--
+	if m.Refs <= 0 && m.Uploads <= 0 {
+		// Only an expiring grant brings a blob to Collect, and this one has
+		// none left: give acct a grant that has already expired.
+		exp := time.Now().UnixNano()
+		if err := t.txn.Set(blobUploadKey(acct, sha), []byte(u64(uint64(exp)))); err != nil {
+			return err
+		}
+		if err := t.txn.Set(blobExpiryKey(exp, acct, sha), nil); err != nil {
+			return err
+		}
+		m.Uploads++
+	}
+	return t.putBlobMeta(sha, m)
+}
+
+func (t *tx) BlobAccess(acct store.AccountID, id store.BlobID) (store.BlobInfo, error) {
+	sha, ok := shaOf(id)
+	if !ok {
+		return store.BlobInfo{}, store.ErrNotFound
+	}
+	m, err := t.blobMeta(sha)
+	if err != nil {
+		return store.BlobInfo{}, err
+	}
+	info := store.BlobInfo{ID: id, Size: m.Size, Type: m.Type}
+	if n, err := t.counter(blobRefKey(acct, sha)); err != nil {
+		return store.BlobInfo{}, err
+	} else if n > 0 {
+		return info, nil
+	}
+	exp, err := t.counter(blobUploadKey(acct, sha))
+	if err != nil {
+		return store.BlobInfo{}, err
+	}
+	if exp > 0 && time.Now().UnixNano() < int64(exp) {
+		return info, nil
+	}
+	return store.BlobInfo{}, store.ErrNotFound
+}
+
+// Upload stores r's content once per distinct SHA-256 and grants acct access
+// to it for the grace period.
+func (b *blobStore) Upload(ctx context.Context, acct store.AccountID, typ string, r io.Reader, max int64) (store.BlobInfo, error) {
+	data, err := io.ReadAll(io.LimitReader(r, max+1))
+	if err != nil {
+		return store.BlobInfo{}, fmt.Errorf("read upload: %w", err)
+	}
+	if int64(len(data)) > max {
+		return store.BlobInfo{}, store.ErrTooLarge
+	}
+	sum := sha256.Sum256(data)
+	sha := hex.EncodeToString(sum[:])
+	id := store.BlobID("G" + sha)
+	expiry := time.Now().Add(b.d.opt.BlobGrace).UnixNano()
+	for range 3 {
+		if err := b.writeChunks(sha, data); err != nil {
+			return store.BlobInfo{}, err
+		}
+		_, err = b.d.Update(ctx, func(stx store.Tx) error {
+			t := stx.(*tx)
+			m, err := t.blobMeta(sha)
+			if errors.Is(err, store.ErrNotFound) {
+				if ok, err := t.exists(blobDataKey(sha, 0)); err != nil {
+					return err
+				} else if !ok && len(data) > 0 {
+					return errChunksGone
+				}
+				m = &blobMeta{Size: int64(len(data))}
+			} else if err != nil {
+				return err
+			}
+			if typ != "" {
+				m.Type = typ
+			}
+			old, err := t.counter(blobUploadKey(acct, sha))
+			if err != nil {
+				return err
+			}
+			if old == 0 {
+				m.Uploads++
+			} else if err := t.txn.Delete(blobExpiryKey(int64(old), acct, sha)); err != nil {
+				return err
+			}
+			if err := t.txn.Set(blobUploadKey(acct, sha), []byte(u64(uint64(expiry)))); err != nil {
+				return err
+			}
+			if err := t.txn.Set(blobExpiryKey(expiry, acct, sha), nil); err != nil {
+				return err
+			}
+			return t.putBlobMeta(sha, m)
+		})
+		if errors.Is(err, errChunksGone) {
+			continue
+		}
+		if err != nil {
+			return store.BlobInfo{}, err
+		}
+		return store.BlobInfo{ID: id, Size: int64(len(data)), Type: typ}, nil
+	}
+	return store.BlobInfo{}, fmt.Errorf("upload %s: content kept being collected", id)
+}
+
+// writeChunks writes the content unless a blob with that digest is stored.
+func (b *blobStore) writeChunks(sha string, data []byte) error {
+	var have bool
+	err := b.d.db.View(func(txn *bdb.Txn) error {
+		_, err := txn.Get(blobMetaKey(sha))
+		have = err == nil
+		if errors.Is(err, bdb.ErrKeyNotFound) {
+			return nil
+		}
+		return err
+	})
+	if err != nil || have {
+		return err
+	}
+	wb := b.d.db.NewWriteBatch()
+	defer wb.Cancel()
+	for i := 0; i*chunkSize < len(data); i++ {
+		end := min((i+1)*chunkSize, len(data))
+		if err := wb.Set(blobDataKey(sha, uint32(i)), data[i*chunkSize:end]); err != nil {
+			return err
+		}
+	}
+	return wb.Flush()
+}
+
+// Open reads the requested range of a blob acct may read.
+func (b *blobStore) Open(ctx context.Context, acct store.AccountID, id store.BlobID, off, n int64) (store.BlobInfo, io.ReadSeekCloser, error) {
+	var info store.BlobInfo
+	var buf []byte
+	err := b.d.View(ctx, func(stx store.Tx) error {
+		t := stx.(*tx)
+		var err error
+		info, err = t.BlobAccess(acct, id)
+		if err != nil {
+			return err
+		}
+		sha, _ := shaOf(id)
+		if off < 0 || off > info.Size {
+			off = info.Size
+		}
+		end := info.Size
+		if n >= 0 && off+n < end {
+			end = off + n
+		}
+		buf = make([]byte, 0, end-off)
+		for c := off / chunkSize; c*chunkSize < end; c++ {
+			v, err := t.get(blobDataKey(sha, uint32(c)))
+			if err != nil {
+				return fmt.Errorf("blob %s chunk %d: %w", id, c, err)
+			}
+			lo := max(off-c*chunkSize, 0)
+			hi := min(end-c*chunkSize, int64(len(v)))
+			buf = append(buf, v[lo:hi]...)
+		}
+		return nil
+	})
+	if err != nil {
+		return store.BlobInfo{}, nil, err
+	}
+	return info, nopCloser{bytes.NewReader(buf)}, nil
+}
+
+type nopCloser struct{ *bytes.Reader }
+
+func (nopCloser) Close() error { return nil }
+
+// Collect ends expired upload grants and removes the content of blobs that
+// then have neither references nor grants.
+func (b *blobStore) Collect(ctx context.Context, now time.Time) (int, error) {
+	type grant struct {
+		key  []byte
+		acct store.AccountID
+		sha  string
+	}
+	var expired []grant
+	err := b.d.db.View(func(txn *bdb.Txn) error {
+		it := txn.NewIterator(bdb.IteratorOptions{Prefix: []byte(blobExpiryPrefix)})
+		defer it.Close()
+		for it.Rewind(); it.Valid(); it.Next() {
+			k := it.Item().KeyCopy(nil)
+			rest := k[len(blobExpiryPrefix):]
+			if len(rest) < 9 || int64(binary.BigEndian.Uint64(rest[:8])) > now.UnixNano() {
+				break
+			}
+			parts := strings.SplitN(string(rest[9:]), sep, 2)
+			if len(parts) != 2 {
+				continue
+			}
+			expired = append(expired, grant{k, store.AccountID(parts[0]), parts[1]})
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	removed := 0
+	for _, g := range expired {
+		if err := ctx.Err(); err != nil {
+			return removed, err
+		}
+		var drop bool
+		_, err := b.d.Update(ctx, func(stx store.Tx) error {
+			t := stx.(*tx)
+			drop = false
+			if err := t.txn.Delete(g.key); err != nil {
+				return err
+			}
+			exp, err := t.counter(blobUploadKey(g.acct, g.sha))
+			if err != nil {
+				return err
+			}
+			rest := g.key[len(blobExpiryPrefix):]
+			if exp != binary.BigEndian.Uint64(rest[:8]) {
+				return nil // the grant was renewed; this index entry is stale
+			}
+			if err := t.txn.Delete(blobUploadKey(g.acct, g.sha)); err != nil {
+				return err
+			}
+			m, err := t.blobMeta(g.sha)
+			if errors.Is(err, store.ErrNotFound) {
+				return nil
+			} else if err != nil {
+				return err
+			}
+			m.Uploads--
+			if m.Uploads <= 0 && m.Refs <= 0 {
+				// Content goes in the same transaction as the meta, so an
+				// upload of the same bytes racing with this conflicts and
+				// writes them again.
+				drop = true
+				for c := int64(0); c*chunkSize < max(m.Size, 1); c++ {
+					if err := t.txn.Delete(blobDataKey(g.sha, uint32(c))); err != nil {
+						return err
+					}
+				}
+				return t.txn.Delete(blobMetaKey(g.sha))
+			}
+			return t.putBlobMeta(g.sha, m)
+		})
+		if err != nil {
+			return removed, err
+		}
+		if drop {
+			removed++
+		}
+	}
+	return removed, nil
+}
