@@ -172,7 +172,9 @@ func (c *Call) account(ctx context.Context, id, capability string, notFound, not
 	if err != nil {
 		return nil, err
 	}
-	if _, ok := a.Capabilities[capability]; !ok {
+	// Every account supports the core methods (Blob/copy) without listing
+	// the core capability among its accountCapabilities.
+	if _, ok := a.Capabilities[capability]; !ok && capability != CapCore {
 		return nil, NewMethodError(notSupported, "")
 	}
 	return a, nil
