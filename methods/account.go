@@ -86,3 +86,23 @@ func (a *Accounts) Lookup(ctx context.Context, c *jmap.Caller, id store.AccountI
 	}
 	return a.account(p), nil
 }
+
+// Principals returns who may see changes in acct: its owner, for now.
+func (a *Accounts) Principals(ctx context.Context, acct store.AccountID) ([]store.PrincipalID, error) {
+	var out []store.PrincipalID
+	err := a.st.View(ctx, func(tx store.Tx) error {
+		// The owner's principal id is the account id (internal/admin).
+		p, err := tx.Principals().Get(store.PrincipalID(acct))
+		if errors.Is(err, store.ErrNotFound) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if p.Account == acct {
+			out = append(out, p.ID)
+		}
+		return nil
+	})
+	return out, err
+}

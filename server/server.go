@@ -24,6 +24,7 @@ import (
 	"github.com/jmapd/jmapd/internal/metrics"
 	"github.com/jmapd/jmapd/jmap"
 	"github.com/jmapd/jmapd/methods"
+	"github.com/jmapd/jmapd/push"
 	"github.com/jmapd/jmapd/store"
 	"github.com/jmapd/jmapd/store/badger"
 )
@@ -102,7 +103,9 @@ func New(ctx context.Context, opt Options) (*Server, error) {
 		s.url = c.URL()
 	}
 
-	js := &jmap.Server{Registry: s.reg, BaseURL: s.url, Auth: s.authenticate}
+	broker := push.NewBroker(st, accts, log)
+	js := &jmap.Server{Registry: s.reg, BaseURL: s.url, Auth: s.authenticate,
+		Extra: map[string]http.Handler{"eventsource": broker.EventSource()}}
 	r := mux.NewRouter()
 	js.Routes(r)
 	r.Handle("/healthz", http.HandlerFunc(s.healthz)).Methods(http.MethodGet, http.MethodHead)
@@ -122,6 +125,9 @@ func New(ctx context.Context, opt Options) (*Server, error) {
 		ConnState:         s.metrics.ConnState,
 		ErrorLog:          nil,
 	}
+	// Long-lived event streams end when shutdown begins, so draining does
+	// not wait for them.
+	s.http.RegisterOnShutdown(broker.Close)
 	if cfg.TLSCert != "" {
 		cert, err := tls.LoadX509KeyPair(cfg.TLSCert, cfg.TLSKey)
 		if err != nil {

@@ -1,0 +1,172 @@
+package push
+
+import (
+	"context"
+	"sync"
+
+	"github.com/rs/zerolog"
+
+	"github.com/jmapd/jmapd/jmap"
+	"github.com/jmapd/jmapd/store"
+)
+
+// Audience tells which principals may see the changes of an account.
+type Audience interface {
+	Principals(ctx context.Context, acct store.AccountID) ([]store.PrincipalID, error)
+}
+
+// StateChange is the object pushed to clients (RFC 8620 §7.1).
+type StateChange struct {
+	Type    string                       `json:"@type"`
+	Changed map[string]map[string]string `json:"changed"`
+}
+
+// Broker fans store commits out to subscribers.
+type Broker struct {
+	aud    Audience
+	log    zerolog.Logger
+	cancel func()
+
+	mu     sync.Mutex
+	subs   map[store.PrincipalID]map[*Subscription]struct{}
+	closed bool
+}
+
+// NewBroker returns a broker fed by st's commits.
+func NewBroker(st store.Store, aud Audience, log zerolog.Logger) *Broker {
+	b := &Broker{aud: aud, log: log, subs: map[store.PrincipalID]map[*Subscription]struct{}{}}
+	b.cancel = st.Subscribe(b.publish)
+	return b
+}
+
+// Subscription receives the changes one principal may see, for the types it
+// asked for.
+type Subscription struct {
+	b     *Broker
+	who   store.PrincipalID
+	types map[string]bool // nil: every type
+	// Ready is signalled (without blocking) when changes are pending.
+	Ready chan struct{}
+	// Done is closed when the broker shuts down.
+	Done chan struct{}
+
+	mu      sync.Mutex
+	pending map[string]map[string]string
+}
+
+// Subscribe registers a subscription for who; types nil means all types.
+func (b *Broker) Subscribe(who store.PrincipalID, types map[string]bool) *Subscription {
+	s := &Subscription{b: b, who: who, types: types, Ready: make(chan struct{}, 1), Done: make(chan struct{})}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closed {
+		close(s.Done)
+		return s
+	}
+	if b.subs[who] == nil {
+		b.subs[who] = map[*Subscription]struct{}{}
+	}
+	b.subs[who][s] = struct{}{}
+	return s
+}
+
+// Close ends the subscription.
+func (s *Subscription) Close() {
+	b := s.b
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if m := b.subs[s.who]; m != nil {
+		delete(m, s)
+		if len(m) == 0 {
+			delete(b.subs, s.who)
+		}
+	}
+}
+
+// Take returns the pending changes as one StateChange and clears them; nil
+// when nothing is pending.
+func (s *Subscription) Take() *StateChange {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.pending) == 0 {
+		return nil
+	}
+	sc := &StateChange{Type: "StateChange", Changed: s.pending}
+	s.pending = nil
+	return sc
+}
+
+func (s *Subscription) add(acct store.AccountID, typ, state string) {
+	if s.types != nil && !s.types[typ] {
+		return
+	}
+	s.mu.Lock()
+	if s.pending == nil {
+		s.pending = map[string]map[string]string{}
+	}
+	m := s.pending[string(acct)]
+	if m == nil {
+		m = map[string]string{}
+		s.pending[string(acct)] = m
+	}
+	m[typ] = state
+	s.mu.Unlock()
+	select {
+	case s.Ready <- struct{}{}:
+	default:
+	}
+}
+
+// publish runs in the committing goroutine after a durable commit.
+func (b *Broker) publish(changes []store.StateChange) {
+	b.mu.Lock()
+	if len(b.subs) == 0 || b.closed {
+		b.mu.Unlock()
+		return
+	}
+	b.mu.Unlock()
+	byAcct := map[store.AccountID][]store.StateChange{}
+	for _, c := range changes {
+		if c.Account == store.SystemAccount {
+			continue
+		}
+		byAcct[c.Account] = append(byAcct[c.Account], c)
+	}
+	for acct, cs := range byAcct {
+		who, err := b.aud.Principals(context.Background(), acct)
+		if err != nil {
+			b.log.Warn().Err(err).Str("account", string(acct)).Msg("push audience")
+			continue
+		}
+		b.mu.Lock()
+		var targets []*Subscription
+		for _, p := range who {
+			for s := range b.subs[p] {
+				targets = append(targets, s)
+			}
+		}
+		b.mu.Unlock()
+		for _, s := range targets {
+			for _, c := range cs {
+				s.add(acct, c.Type, jmap.FormatState(uint64(c.State)))
+			}
+		}
+	}
+}
+
+// Close stops the broker and ends every subscription.
+func (b *Broker) Close() {
+	b.cancel()
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closed {
+		return
+	}
+	b.closed = true
+	for _, m := range b.subs {
+		for s := range m {
+			close(s.Done)
+		}
+	}
+	b.subs = map[store.PrincipalID]map[*Subscription]struct{}{}
+}

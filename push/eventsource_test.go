@@ -1,0 +1,160 @@
+package push_test
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jmapd/jmapd/jmaptest"
+)
+
+type event struct{ name, data string }
+
+// stream is a real EventSource connection read line by line.
+type stream struct {
+	resp   *http.Response
+	events chan event
+}
+
+func open(t *testing.T, srv *jmaptest.Server, c *jmaptest.Client, query string) *stream {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, srv.URL()+"/jmap/eventsource?"+query, nil)
+	req.SetBasicAuth(c.Email, c.Password)
+	req.Header.Set("Accept", "text/event-stream")
+	resp, err := srv.HTTP.Do(req)
+	if err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != "text/event-stream" {
+		cancel()
+		t.Fatalf("eventsource: %s %s", resp.Status, resp.Header.Get("Content-Type"))
+	}
+	s := &stream{resp: resp, events: make(chan event, 16)}
+	ready := make(chan struct{})
+	go func() {
+		defer close(s.events)
+		sc := bufio.NewScanner(resp.Body)
+		var ev event
+		first := true
+		for sc.Scan() {
+			line := sc.Text()
+			switch {
+			case strings.HasPrefix(line, ":") && first:
+				first = false
+				close(ready)
+			case strings.HasPrefix(line, "event: "):
+				ev.name = line[len("event: "):]
+			case strings.HasPrefix(line, "data: "):
+				ev.data = line[len("data: "):]
+			case line == "" && ev.name != "":
+				s.events <- ev
+				ev = event{}
+			}
+		}
+	}()
+	t.Cleanup(func() { cancel(); resp.Body.Close() })
+	select {
+	case <-ready:
+	case <-time.After(10 * time.Second):
+		t.Fatal("stream did not open")
+	}
+	return s
+}
+
+func (s *stream) next(t *testing.T, within time.Duration) (event, bool) {
+	t.Helper()
+	select {
+	case ev, ok := <-s.events:
+		return ev, ok
+	case <-time.After(within):
+		return event{}, false
+	}
+}
+
+func createNote(t *testing.T, c *jmaptest.Client) string {
+	t.Helper()
+	res := c.One(t, "Note/set", map[string]any{"accountId": c.Account, "create": map[string]any{"n": map[string]any{"title": "x"}}})
+	return res["newState"].(string)
+}
+
+// RFC 8620 §7.1, §7.3: a change pushes a "state" event whose StateChange
+// carries the state Foo/get now returns, only to users who can see it.
+func TestEventSource_StateChange(t *testing.T) {
+	srv := jmaptest.Start(t)
+	alice := srv.NewUser(t, "alice@example.test")
+	bob := srv.NewUser(t, "bob@example.test")
+	as := open(t, srv, alice, "types=*&closeafter=no&ping=0")
+	bs := open(t, srv, bob, "types=*&closeafter=no&ping=0")
+	state := createNote(t, alice)
+	ev, ok := as.next(t, 10*time.Second)
+	if !ok || ev.name != "state" {
+		t.Fatalf("got %+v, %v; want a state event", ev, ok)
+	}
+	var sc struct {
+		Type    string                       `json:"@type"`
+		Changed map[string]map[string]string `json:"changed"`
+	}
+	if err := json.Unmarshal([]byte(ev.data), &sc); err != nil {
+		t.Fatal(err)
+	}
+	if sc.Type != "StateChange" || sc.Changed[alice.Account]["Note"] != state {
+		t.Errorf("StateChange %s, want Note state %s in %s", ev.data, state, alice.Account)
+	}
+	if got := alice.State(t, alice.Account, "Note"); got != state {
+		t.Errorf("Note/get state %s, pushed %s", got, state)
+	}
+	// Bob sees nothing of Alice's account; his own change arrives.
+	bobState := createNote(t, bob)
+	ev, ok = bs.next(t, 10*time.Second)
+	if !ok || !strings.Contains(ev.data, bob.Account) || strings.Contains(ev.data, alice.Account) || !strings.Contains(ev.data, bobState) {
+		t.Errorf("bob's first event %+v, want only his own change", ev)
+	}
+}
+
+// RFC 8620 §7.3: types limits the pushed types; closeafter=state ends the
+// response after one state event.
+func TestEventSource_TypesAndCloseAfter(t *testing.T) {
+	srv := jmaptest.Start(t)
+	alice := srv.NewUser(t, "alice@example.test")
+	other := open(t, srv, alice, "types=Mailbox&closeafter=no&ping=0")
+	once := open(t, srv, alice, "types=Note&closeafter=state&ping=0")
+	createNote(t, alice)
+	if ev, ok := once.next(t, 10*time.Second); !ok || ev.name != "state" {
+		t.Fatalf("closeafter=state: %+v %v", ev, ok)
+	}
+	if _, open := once.next(t, 10*time.Second); open {
+		t.Error("the response did not end after the state event")
+	}
+	if ev, ok := other.next(t, 300*time.Millisecond); ok {
+		t.Errorf("types=Mailbox got %+v for a Note change", ev)
+	}
+}
+
+// RFC 8620 §7.3: ping sends "ping" events carrying the interval in use.
+func TestEventSource_Ping(t *testing.T) {
+	srv := jmaptest.Start(t)
+	alice := srv.NewUser(t, "alice@example.test")
+	s := open(t, srv, alice, "types=*&closeafter=no&ping=1")
+	ev, ok := s.next(t, 5*time.Second)
+	if !ok || ev.name != "ping" || ev.data != `{"interval":1}` {
+		t.Fatalf("got %+v %v, want ping with interval 1", ev, ok)
+	}
+}
+
+// Bad query values are refused with a problem, not a stream.
+func TestEventSource_BadArguments(t *testing.T) {
+	srv := jmaptest.Start(t)
+	alice := srv.NewUser(t, "alice@example.test")
+	for _, q := range []string{"types=*&closeafter=maybe&ping=0", "types=*&closeafter=no&ping=-1", "types=*&closeafter=no&ping=x"} {
+		resp, _ := alice.Do(t, http.MethodGet, "/jmap/eventsource?"+q, nil, nil)
+		if resp.StatusCode != http.StatusBadRequest {
+			t.Errorf("%s: %d", q, resp.StatusCode)
+		}
+	}
+}
