@@ -61,6 +61,10 @@ type Store interface {
 	// Subscribe calls fn after every durable commit that changed a state.
 	// It returns a function that ends the subscription.
 	Subscribe(fn func([]StateChange)) (cancel func())
+	// DeleteAccount removes every record, state, change log entry and blob
+	// reference of acct. Run it after the owning principal is gone; it is
+	// not atomic, but running it again finishes an interrupted removal.
+	DeleteAccount(ctx context.Context, acct AccountID) error
 	// Size reports the bytes the store occupies on disk.
 	Size() int64
 	// Close flushes and closes the store.

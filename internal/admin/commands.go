@@ -298,6 +298,7 @@ func userRemove(ctx context.Context, st store.Store, c *call) error {
 	if err != nil {
 		return err
 	}
+	var acct store.AccountID
 	_, err = st.Update(ctx, func(tx store.Tx) error {
 		pt := tx.Principals()
 		u, err := findUser(pt, email, "user")
@@ -319,9 +320,18 @@ func userRemove(ctx context.Context, st store.Store, c *call) error {
 				return fmt.Errorf("update group %s: %w", g.Email, err)
 			}
 		}
+		acct = u.Account
 		return pt.Delete(u.ID)
 	})
-	return err
+	if err != nil || acct == "" {
+		return err
+	}
+	// The principal is gone, so nobody can reach the account any more;
+	// its data goes after it.
+	if err := st.DeleteAccount(ctx, acct); err != nil {
+		return fmt.Errorf("user remove: delete the account's data: %w", err)
+	}
+	return nil
 }
 
 func groupAdd(ctx context.Context, st store.Store, c *call) error {

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"strings"
 	"time"
 
@@ -163,6 +164,9 @@ func (t *tx) BlobAccess(acct store.AccountID, id store.BlobID) (store.BlobInfo, 
 // Upload stores r's content once per distinct SHA-256 and grants acct access
 // to it for the grace period.
 func (b *blobStore) Upload(ctx context.Context, acct store.AccountID, typ string, r io.Reader, max int64) (store.BlobInfo, error) {
+	if max < 0 || max == math.MaxInt64 {
+		max = math.MaxInt64 - 1 // so that max+1 below cannot overflow
+	}
 	data, err := io.ReadAll(io.LimitReader(r, max+1))
 	if err != nil {
 		return store.BlobInfo{}, fmt.Errorf("read upload: %w", err)
