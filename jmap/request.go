@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 )
 
@@ -36,12 +37,16 @@ func DefaultLimits() Limits {
 // capabilities. Errors are *Problem values ready for the client.
 func DecodeRequest(body []byte, lim Limits, known func(string) bool) (*Request, error) {
 	if int64(len(body)) > lim.MaxSizeRequest {
-		return nil, &Problem{Type: ProblemLimit, Status: http.StatusRequestEntityTooLarge, Limit: "maxSizeRequest",
+		return nil, &Problem{Type: ProblemLimit, Status: http.StatusBadRequest, Limit: "maxSizeRequest",
 			Detail: "the request is larger than the server accepts"}
 	}
 	if !json.Valid(body) {
 		return nil, &Problem{Type: ProblemNotJSON, Status: http.StatusBadRequest,
 			Detail: "the request body is not valid JSON"}
+	}
+	if err := checkIJSON(body); err != nil {
+		return nil, &Problem{Type: ProblemNotJSON, Status: http.StatusBadRequest,
+			Detail: "the request is not I-JSON: " + err.Error()}
 	}
 	var raw map[string]json.RawMessage
 	if err := json.Unmarshal(body, &raw); err != nil {
@@ -52,8 +57,17 @@ func DecodeRequest(body []byte, lim Limits, known func(string) bool) (*Request, 
 	if !ok {
 		return nil, notRequest("the request has no \"using\"")
 	}
-	if err := json.Unmarshal(usingRaw, &req.Using); err != nil || req.Using == nil {
+	// Pointers, so that a null member (which json leaves as "") is refused.
+	var using []*string
+	if err := json.Unmarshal(usingRaw, &using); err != nil || using == nil {
 		return nil, notRequest("\"using\" must be an array of strings")
+	}
+	req.Using = make([]string, 0, len(using))
+	for _, u := range using {
+		if u == nil {
+			return nil, notRequest("\"using\" must be an array of strings")
+		}
+		req.Using = append(req.Using, *u)
 	}
 	callsRaw, ok := raw["methodCalls"]
 	if !ok {
@@ -63,8 +77,16 @@ func DecodeRequest(body []byte, lim Limits, known func(string) bool) (*Request, 
 		return nil, notRequest("\"methodCalls\" must be an array of invocations")
 	}
 	if c, ok := raw["createdIds"]; ok && !bytes.Equal(bytes.TrimSpace(c), []byte("null")) {
-		if err := json.Unmarshal(c, &req.CreatedIDs); err != nil {
+		var ids map[string]*string
+		if err := json.Unmarshal(c, &ids); err != nil {
 			return nil, notRequest("\"createdIds\" must map creation ids to ids")
+		}
+		req.CreatedIDs = make(map[string]string, len(ids))
+		for k, v := range ids {
+			if v == nil {
+				return nil, notRequest("\"createdIds\" must map creation ids to ids")
+			}
+			req.CreatedIDs[k] = *v
 		}
 	}
 	for _, u := range req.Using {
@@ -82,4 +104,50 @@ func DecodeRequest(body []byte, lim Limits, known func(string) bool) (*Request, 
 
 func notRequest(detail string) *Problem {
 	return &Problem{Type: ProblemNotRequest, Status: http.StatusBadRequest, Detail: detail}
+}
+
+// checkIJSON enforces the I-JSON rule (RFC 7493 §2.3) that the encoding
+// library does not: no object has two members of the same name. body must
+// already be valid JSON.
+func checkIJSON(body []byte) error {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.UseNumber()
+	// One set of names per open object; nil marks an open array.
+	var stack []map[string]bool
+	expectKey := false
+	for {
+		tok, err := dec.Token()
+		if err != nil {
+			if err == io.EOF {
+				return nil
+			}
+			return err
+		}
+		if d, ok := tok.(json.Delim); ok {
+			switch d {
+			case '{':
+				stack = append(stack, map[string]bool{})
+				expectKey = true
+			case '[':
+				stack = append(stack, nil)
+				expectKey = false
+			case '}', ']':
+				stack = stack[:len(stack)-1]
+				expectKey = len(stack) > 0 && stack[len(stack)-1] != nil
+			}
+			continue
+		}
+		if expectKey {
+			name, _ := tok.(string)
+			top := stack[len(stack)-1]
+			if top[name] {
+				return fmt.Errorf("duplicate member %q", name)
+			}
+			top[name] = true
+			expectKey = false
+			continue
+		}
+		// A scalar value: in an object the next token is a name again.
+		expectKey = len(stack) > 0 && stack[len(stack)-1] != nil
+	}
 }
