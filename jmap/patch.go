@@ -20,9 +20,16 @@ func ApplyPatch(obj map[string]any, patch map[string]any) (map[string]any, []str
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
-	for i := 1; i < len(keys); i++ {
-		if strings.HasPrefix(keys[i], keys[i-1]+"/") {
-			return nil, nil, NewSetError(SetInvalidPatch, fmt.Sprintf("%q and %q overlap", keys[i-1], keys[i]))
+	// Look up every proper prefix that ends at a "/": sorted neighbours
+	// alone miss "a" and "a/b" when "a.b" sorts between them.
+	for _, k := range keys {
+		for i := 0; i < len(k); i++ {
+			if k[i] != '/' {
+				continue
+			}
+			if _, ok := patch[k[:i]]; ok {
+				return nil, nil, NewSetError(SetInvalidPatch, fmt.Sprintf("%q and %q overlap", k[:i], k))
+			}
 		}
 	}
 	out := cloneMap(obj)

@@ -3,6 +3,7 @@ package jmap
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -53,8 +54,10 @@ func resolveTokens(v any, tokens []string) (any, error) {
 				}
 				return out, nil
 			}
+			// RFC 6901 §4: an index is digits without a leading zero;
+			// Atoi alone would also take "+1" and "-0".
 			n, err := strconv.Atoi(tok)
-			if err != nil || n < 0 || n >= len(cur) || (len(tok) > 1 && tok[0] == '0') {
+			if err != nil || n < 0 || n >= len(cur) || tok[0] < '0' || tok[0] > '9' || (len(tok) > 1 && tok[0] == '0') {
 				return nil, fmt.Errorf("bad array index %q", tok)
 			}
 			v = cur[n]
@@ -80,11 +83,19 @@ func resolveReferences(args json.RawMessage, prev []*previousResponse) (json.Raw
 	if err := json.Unmarshal(args, &m); err != nil {
 		return nil, InvalidArguments("the arguments are not a JSON object")
 	}
-	changed := false
-	for k, raw := range m {
-		if !strings.HasPrefix(k, "#") {
-			continue
+	// Walk a sorted snapshot of the keys: a "##x" reference adds the
+	// member "#x", which ranging over m might or might not visit again, and
+	// the first failing reference should not depend on map order.
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		if strings.HasPrefix(k, "#") {
+			keys = append(keys, k)
 		}
+	}
+	slices.Sort(keys)
+	changed := false
+	for _, k := range keys {
+		raw := m[k]
 		name := k[1:]
 		if _, dup := m[name]; dup {
 			return nil, InvalidArguments("both %q and %q are given", name, k)
@@ -98,7 +109,8 @@ func resolveReferences(args json.RawMessage, prev []*previousResponse) (json.Raw
 		var target *previousResponse
 		for _, p := range prev {
 			if p.callID == ref.ResultOf {
-				target = p
+				target = p // RFC 8620 §3.7: the first response with that id
+				break
 			}
 		}
 		if target == nil || target.name != ref.Name {

@@ -52,16 +52,19 @@ func (inv *Invocation) UnmarshalJSON(b []byte) error {
 	if err := json.Unmarshal(b, &parts); err != nil || len(parts) != 3 {
 		return errBadInvocation
 	}
-	if err := json.Unmarshal(parts[0], &inv.Name); err != nil {
+	// Pointers, so that null (which json leaves as "") is refused: the name
+	// and the call id are Strings (RFC 8620 §3.2).
+	var name, callID *string
+	if err := json.Unmarshal(parts[0], &name); err != nil || name == nil {
 		return errBadInvocation
 	}
-	if err := json.Unmarshal(parts[2], &inv.CallID); err != nil {
+	if err := json.Unmarshal(parts[2], &callID); err != nil || callID == nil {
 		return errBadInvocation
 	}
 	if !isJSONObject(parts[1]) {
 		return errBadInvocation
 	}
-	inv.Args = parts[1]
+	inv.Name, inv.Args, inv.CallID = *name, parts[1], *callID
 	return nil
 }
 
