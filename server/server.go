@@ -140,11 +140,19 @@ func New(ctx context.Context, opt Options) (*Server, error) {
 
 	bgctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	s.stop = cancel
-	sock := admin.SocketPath(cfg.Data)
+	// The admin socket listens before New returns: an admin command run
+	// once the server has announced itself always finds it.
+	adminLn, err := admin.Listen(ctx, admin.SocketPath(cfg.Data))
+	if err != nil {
+		cancel()
+		s.ln.Close()
+		st.Close()
+		return nil, err
+	}
 	s.bg.Add(2)
 	go func() {
 		defer s.bg.Done()
-		if err := admin.Serve(bgctx, sock, st, log, s.auth.Flush); err != nil && bgctx.Err() == nil {
+		if err := admin.ServeListener(bgctx, adminLn, st, log, s.auth.Flush); err != nil && bgctx.Err() == nil {
 			log.Error().Err(err).Msg("admin socket stopped")
 		}
 	}()

@@ -77,23 +77,40 @@ const (
 // Only the command's name is logged, never its arguments: they hold
 // passwords and addresses.
 func Serve(ctx context.Context, path string, st store.Store, log zerolog.Logger, onChange func()) error {
-	if err := removeStale(path); err != nil {
+	l, err := Listen(ctx, path)
+	if err != nil {
 		return err
+	}
+	return ServeListener(ctx, l, st, log, onChange)
+}
+
+// Listen creates the admin socket at path, mode 0600, after removing an old
+// socket file nothing listens on. A server calls it before it announces
+// itself, so that admin commands never miss a running server.
+func Listen(ctx context.Context, path string) (net.Listener, error) {
+	if err := removeStale(path); err != nil {
+		return nil, err
 	}
 	var lc net.ListenConfig
 	l, err := lc.Listen(ctx, "unix", path)
 	if err != nil {
-		return fmt.Errorf("admin socket: %w", err)
+		return nil, fmt.Errorf("admin socket: %w", err)
 	}
+	if err := os.Chmod(path, 0o600); err != nil {
+		l.Close()
+		return nil, fmt.Errorf("admin socket: %w", err)
+	}
+	return l, nil
+}
+
+// ServeListener is Serve on a listener made by Listen; it closes l.
+func ServeListener(ctx context.Context, l net.Listener, st store.Store, log zerolog.Logger, onChange func()) error {
 	closeListener := sync.OnceValue(l.Close)
 	defer func() {
 		if err := closeListener(); err != nil && !errors.Is(err, net.ErrClosed) {
 			log.Warn().Err(err).Msg("close admin socket")
 		}
 	}()
-	if err := os.Chmod(path, 0o600); err != nil {
-		return fmt.Errorf("admin socket: %w", err)
-	}
 	stop := context.AfterFunc(ctx, func() { _ = closeListener() }) // the deferred call reports its error
 	defer stop()
 
