@@ -206,7 +206,9 @@ func (c *Call) AddResponse(name string, args any) error {
 }
 
 // Execute runs every method call of req in order for the caller and returns
-// the response (RFC 8620 §3.3-§3.7).
+// the response (RFC 8620 §3.3-§3.7). Every Args of the response is the
+// output of json.Marshal, compact and HTML-escaped: encodeResponse copies
+// them as they are.
 func (r *Registry) Execute(ctx context.Context, caller *Caller, req *Request, sessionState string) *Response {
 	using := make(map[string]bool, len(req.Using))
 	for _, u := range req.Using {
@@ -250,9 +252,12 @@ func (r *Registry) call(ctx context.Context, caller *Caller, using map[string]bo
 	if !ok || !using[m.capability] {
 		return fail(NewMethodError(ErrUnknownMethod, ""))
 	}
-	args, merr := resolveReferences(inv.Args, run.prev)
-	if merr != nil {
-		return fail(merr)
+	args := inv.Args
+	if mayHaveReferences(args) {
+		var merr *MethodError
+		if args, merr = resolveReferences(args, run.prev); merr != nil {
+			return fail(merr)
+		}
 	}
 	c := &Call{Name: inv.Name, ID: inv.CallID, Args: args, Caller: caller, Using: using, reg: r, req: run}
 	res, err := r.safeCall(ctx, m.handler, c)
@@ -265,6 +270,14 @@ func (r *Registry) call(ctx context.Context, caller *Caller, using map[string]bo
 	}
 	out = append(out, Invocation{Name: inv.Name, Args: b, CallID: inv.CallID})
 	return append(out, c.extra...)
+}
+
+// mayHaveReferences reports whether args may hold a "#name" argument
+// (RFC 8620 §3.7): a member name starting with "#", written "# or, escaped,
+// "\u0023. Arguments without either are passed on as they are, which is
+// what resolveReferences returns for them, without decoding them first.
+func mayHaveReferences(args json.RawMessage) bool {
+	return bytes.Contains(args, []byte(`"#`)) || bytes.Contains(args, []byte(`\u0023`))
 }
 
 func (r *Registry) safeCall(ctx context.Context, h Handler, c *Call) (res any, err error) {

@@ -44,8 +44,53 @@ type Type struct {
 	// missing property answers unsupportedSort.
 	Sort map[string]func(a, b map[string]any, collation string) int
 	// ReportUpdatedProperties makes /changes answer updatedProperties
-	// (RFC 8621 §2.2).
+	// (RFC 8621 §2.2): the properties changed, when they are all among
+	// CountProperties, and null otherwise.
 	ReportUpdatedProperties bool
+	CountProperties         []string
+	// PerUser lists properties that differ per caller (myRights,
+	// isSubscribed): View supplies them, they are never stored in the
+	// record, and Validate stores what the caller sets.
+	PerUser []string
+	// View adds the PerUser properties of a record for the caller in ctx
+	// (jmap.CallerFrom) before it is returned, filtered or sorted.
+	View func(ctx context.Context, tx store.Tx, acct store.AccountID, obj map[string]any) error
+}
+
+// view decodes a stored record and adds its per-caller properties.
+func (t *Type) view(ctx context.Context, tx store.Tx, acct store.AccountID, data []byte) (map[string]any, error) {
+	obj, err := decodeObject(data)
+	if err != nil {
+		return nil, err
+	}
+	if t.View != nil {
+		if err := t.View(ctx, tx, acct, obj); err != nil {
+			return nil, err
+		}
+	}
+	return obj, nil
+}
+
+// LoadAll returns every record of the type in acct as the caller sees it.
+func (t *Type) LoadAll(ctx context.Context, tx store.Tx, acct store.AccountID) ([]map[string]any, error) {
+	var out []map[string]any
+	n := 0
+	for o, err := range tx.Scan(acct, t.Name) {
+		if err != nil {
+			return nil, err
+		}
+		if n++; n%256 == 0 {
+			if err := ctx.Err(); err != nil {
+				return nil, err
+			}
+		}
+		obj, err := t.view(ctx, tx, acct, o.Data)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, obj)
+	}
+	return out, nil
 }
 
 func (t *Type) hasProperty(p string) bool { return slices.Contains(t.Properties, p) }
@@ -131,7 +176,7 @@ func (t *Type) get(ctx context.Context, c *Call) (any, error) {
 		}
 		resp.State = FormatState(uint64(st))
 		emit := func(data []byte) error {
-			obj, err := decodeObject(data)
+			obj, err := t.view(ctx, tx, acct.ID, data)
 			if err != nil {
 				return err
 			}
@@ -283,6 +328,12 @@ func ReadChanges(tx store.Tx, acct store.AccountID, typ, since string, max int) 
 	if err != nil {
 		return nil, err
 	}
+	// A cut "S.K" must fall inside the commit after S, as the ones this
+	// function writes do; any other skips changes the client never saw.
+	if cs.Skip > 0 && (len(entries) == 0 || entries[0].State != cs.State+1 ||
+		cs.Skip >= len(entries[0].Created)+len(entries[0].Updated)+len(entries[0].Destroyed)) {
+		return nil, NewMethodError(ErrCannotCalculateChanges, "unknown state")
+	}
 	type op int
 	const (
 		opCreated op = iota + 1
@@ -418,7 +469,13 @@ func (t *Type) changes(ctx context.Context, c *Call) (any, error) {
 		resp = &ChangesResponse{AccountID: args.AccountID, OldState: args.SinceState, NewState: set.NewState,
 			HasMoreChanges: set.More, Created: set.Created, Updated: set.Updated, Destroyed: set.Destroyed}
 		if t.ReportUpdatedProperties {
-			resp.UpdatedProperties = &set.Props
+			var props []string
+			if len(set.Props) > 0 && !slices.ContainsFunc(set.Props, func(p string) bool {
+				return !slices.Contains(t.CountProperties, p)
+			}) {
+				props = set.Props
+			}
+			resp.UpdatedProperties = &props
 		}
 		return nil
 	})

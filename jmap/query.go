@@ -140,7 +140,16 @@ func Window(ids []string, args *QueryArgs) ([]string, int, error) {
 		if idx < 0 {
 			return nil, 0, NewMethodError(ErrAnchorNotFound, "")
 		}
-		pos = max(idx+args.AnchorOffset, 0)
+		// Compared, not added, so client numbers near the int range
+		// cannot wrap around.
+		switch off := args.AnchorOffset; {
+		case off < -idx:
+			pos = 0
+		case off > total-idx:
+			pos = total
+		default:
+			pos = idx + off
+		}
 	} else if pos < 0 {
 		pos = max(total+pos, 0)
 	}
@@ -148,7 +157,7 @@ func Window(ids []string, args *QueryArgs) ([]string, int, error) {
 		pos = total
 	}
 	end := total
-	if args.Limit != nil && pos+*args.Limit < end {
+	if args.Limit != nil && *args.Limit < end-pos {
 		end = pos + *args.Limit
 	}
 	return ids[pos:end], pos, nil
@@ -160,6 +169,12 @@ func checkQueryArgs(args *QueryArgs) error {
 		return InvalidArguments("limit must not be negative")
 	}
 	return nil
+}
+
+// Sorter compiles sort comparators into one comparison of records; an
+// unknown property or collation answers unsupportedSort.
+func (t *Type) Sorter(sorts []Comparator) (func(a, b map[string]any) int, error) {
+	return t.compileSort(sorts)
 }
 
 // compileSort builds the comparison of the type's sort functions, ending
@@ -212,21 +227,12 @@ func compareIDs(a, b string) int {
 
 // runQuery returns the ids of every record matching filter, sorted.
 func (t *Type) runQuery(ctx context.Context, tx store.Tx, acct store.AccountID, f Filter, cmp func(a, b map[string]any) int) ([]string, error) {
-	var objs []map[string]any
-	n := 0
-	for o, err := range tx.Scan(acct, t.Name) {
-		if err != nil {
-			return nil, err
-		}
-		if n++; n%256 == 0 {
-			if err := ctx.Err(); err != nil {
-				return nil, err
-			}
-		}
-		obj, err := decodeObject(o.Data)
-		if err != nil {
-			return nil, err
-		}
+	all, err := t.LoadAll(ctx, tx, acct)
+	if err != nil {
+		return nil, err
+	}
+	objs := all[:0]
+	for _, obj := range all {
 		if f(obj) {
 			objs = append(objs, obj)
 		}
@@ -335,8 +341,14 @@ func QueryChangesFromLog(set *ChangeSet, ids []string, upToID *string) ([]string
 			changed[id] = true
 		}
 	}
+	seen := map[string]bool{}
 	for _, l := range [][]string{set.Updated, set.Destroyed} {
-		removed = append(removed, l...)
+		for _, id := range l {
+			if !seen[id] {
+				seen[id] = true
+				removed = append(removed, id)
+			}
+		}
 	}
 	added := []AddedItem{}
 	for i, id := range ids {

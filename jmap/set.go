@@ -109,6 +109,12 @@ func (t *Type) set(ctx context.Context, c *Call) (any, error) {
 	if err := c.Decode(&args); err != nil {
 		return nil, err
 	}
+	return t.SetWith(ctx, c, &args)
+}
+
+// SetWith runs /set with arguments already decoded, for types whose /set
+// takes extra arguments.
+func (t *Type) SetWith(ctx context.Context, c *Call, args *SetArgs) (*SetResponse, error) {
 	acct, err := c.Account(ctx, args.AccountID, t.Capability)
 	if err != nil {
 		return nil, err
@@ -138,7 +144,7 @@ func (t *Type) set(ctx context.Context, c *Call) (any, error) {
 		if args.IfInState != nil && *args.IfInState != resp.OldState {
 			return NewMethodError(ErrStateMismatch, "")
 		}
-		return t.applySet(ctx, c, tx, acct.ID, &args, resp, created)
+		return t.applySet(ctx, c, tx, acct.ID, args, resp, created)
 	})
 	if err != nil {
 		return nil, err
@@ -294,12 +300,17 @@ func (t *Type) CreateRecord(ctx context.Context, tx store.Tx, acct store.Account
 			return "", nil, serr, nil
 		}
 	}
-	data, err := json.Marshal(full)
+	data, err := json.Marshal(t.stored(full))
 	if err != nil {
 		return "", nil, nil, err
 	}
 	if err := tx.Create(acct, t.Name, id, data); err != nil {
 		return "", nil, nil, err
+	}
+	if t.View != nil {
+		if err := t.View(ctx, tx, acct, full); err != nil {
+			return "", nil, nil, err
+		}
 	}
 	extra := map[string]any{"id": id}
 	for k, v := range full {
@@ -318,7 +329,7 @@ func (t *Type) updateRecord(ctx context.Context, tx store.Tx, acct store.Account
 	if err != nil {
 		return nil, nil, err
 	}
-	old, err := decodeObject(data)
+	old, err := t.view(ctx, tx, acct, data)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -354,7 +365,7 @@ func (t *Type) updateRecord(ctx context.Context, tx store.Tx, acct store.Account
 			return nil, serr, nil
 		}
 	}
-	out, err := json.Marshal(next)
+	out, err := json.Marshal(t.stored(next))
 	if err != nil {
 		return nil, nil, err
 	}
@@ -393,4 +404,18 @@ func (t *Type) DestroyRecord(ctx context.Context, tx store.Tx, acct store.Accoun
 		}
 	}
 	return nil, tx.Delete(acct, t.Name, id)
+}
+
+// stored returns the record without its per-user properties.
+func (t *Type) stored(obj map[string]any) map[string]any {
+	if len(t.PerUser) == 0 {
+		return obj
+	}
+	out := make(map[string]any, len(obj))
+	for k, v := range obj {
+		if !slices.Contains(t.PerUser, k) {
+			out[k] = v
+		}
+	}
+	return out
 }

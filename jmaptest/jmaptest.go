@@ -112,6 +112,9 @@ func (s *Server) NewUser(t testing.TB, email string) *Client {
 		t.Fatalf("look up %s: %v", email, err)
 	}
 	c.Account = string(p.Account)
+	// The first session fetch provisions the account (default mailboxes),
+	// so tests start from a ready account.
+	c.Session(t)
 	return c
 }
 
@@ -201,7 +204,7 @@ type Call struct {
 }
 
 // Using lists the capabilities test requests declare by default.
-var Using = []string{jmap.CapCore, jmap.CapBlob, "urn:jmapd:params:jmap:test"}
+var Using = []string{jmap.CapCore, jmap.CapBlob, "urn:ietf:params:jmap:mail", "urn:jmapd:params:jmap:test"}
 
 // Call sends method calls (declaring Using) and fails the test unless the
 // server answers 200 with a response.

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"sync"
 
 	"github.com/jmapd/jmapd/jmap"
 	"github.com/jmapd/jmapd/store"
@@ -19,6 +20,54 @@ type Accounts struct {
 	// caps maps a capability URN to the account-level object every account
 	// gets for it.
 	caps map[string]func(store.AccountID) any
+	// provisioners create what a new account starts with (the default
+	// mailboxes); they run once per account, on its first use.
+	provisioners []func(tx store.Tx, acct store.AccountID) error
+	provisioned  sync.Map // store.AccountID → true
+}
+
+// AddProvisioner adds a step run once for every account, in the same
+// transaction as the other steps.
+func (a *Accounts) AddProvisioner(f func(tx store.Tx, acct store.AccountID) error) {
+	a.provisioners = append(a.provisioners, f)
+}
+
+func provisionedKey(acct store.AccountID) string { return "provisioned\x00" + string(acct) }
+
+// provision runs the provisioners of acct unless they ran before.
+func (a *Accounts) provision(ctx context.Context, acct store.AccountID) error {
+	if len(a.provisioners) == 0 {
+		return nil
+	}
+	if _, ok := a.provisioned.Load(acct); ok {
+		return nil
+	}
+	var done bool
+	if err := a.st.View(ctx, func(tx store.Tx) error {
+		v, err := tx.GetMeta(provisionedKey(acct))
+		done = v != nil
+		return err
+	}); err != nil {
+		return err
+	}
+	if !done {
+		_, err := a.st.Update(ctx, func(tx store.Tx) error {
+			if v, err := tx.GetMeta(provisionedKey(acct)); err != nil || v != nil {
+				return err
+			}
+			for _, f := range a.provisioners {
+				if err := f(tx, acct); err != nil {
+					return err
+				}
+			}
+			return tx.PutMeta(provisionedKey(acct), []byte("1"))
+		})
+		if err != nil {
+			return fmt.Errorf("provision account %s: %w", acct, err)
+		}
+	}
+	a.provisioned.Store(acct, true)
+	return nil
 }
 
 var _ jmap.Accounts = (*Accounts)(nil)
@@ -58,6 +107,9 @@ func (a *Accounts) Session(ctx context.Context, c *jmap.Caller) ([]*jmap.Account
 	primary := map[string]store.AccountID{}
 	var accts []*jmap.Account
 	if p.Account != "" {
+		if err := a.provision(ctx, p.Account); err != nil {
+			return nil, nil, "", err
+		}
 		acct := a.account(p)
 		accts = append(accts, acct)
 		for urn := range acct.Capabilities {
@@ -82,6 +134,9 @@ func (a *Accounts) Lookup(ctx context.Context, c *jmap.Caller, id store.AccountI
 		return nil, store.ErrNotFound
 	}
 	if err != nil {
+		return nil, err
+	}
+	if err := a.provision(ctx, id); err != nil {
 		return nil, err
 	}
 	return a.account(p), nil

@@ -18,6 +18,7 @@ type Options struct {
 func Register(r *jmap.Registry, st store.Store, accts *Accounts, opt Options) {
 	registerCore(r)
 	registerBlob(r, st, accts)
+	registerMailbox(r, accts)
 	if opt.TestTypes {
 		registerNote(r, accts)
 	}

@@ -1,0 +1,560 @@
+package methods
+
+import (
+	"context"
+	"encoding/json"
+
+	"fmt"
+	"math"
+	"slices"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/jmapd/jmapd/jmap"
+	"github.com/jmapd/jmapd/store"
+)
+
+// CapMail is the JMAP Mail capability (RFC 8621 §1.3.1).
+const CapMail = "urn:ietf:params:jmap:mail"
+
+// Limits of the mail capability this server advertises.
+const (
+	maxMailboxDepth    = 20
+	maxSizeMailboxName = 255
+)
+
+// mailCapability is the account-level object of CapMail (RFC 8621 §1.3.1).
+type mailCapability struct {
+	MaxMailboxesPerEmail       *int     `json:"maxMailboxesPerEmail"`
+	MaxMailboxDepth            int      `json:"maxMailboxDepth"`
+	MaxSizeMailboxName         int      `json:"maxSizeMailboxName"`
+	MaxSizeAttachmentsPerEmail int64    `json:"maxSizeAttachmentsPerEmail"`
+	EmailQuerySortOptions      []string `json:"emailQuerySortOptions"`
+	MayCreateTopLevelMailbox   bool     `json:"mayCreateTopLevelMailbox"`
+}
+
+// mailboxRoles are the IANA "IMAP Mailbox Name Attributes" usable as roles
+// (RFC 8621 §2, RFC 8457), lower-cased.
+var mailboxRoles = []string{"all", "archive", "drafts", "flagged", "important", "inbox", "junk", "sent",
+	"snoozed", "subscribed", "trash", "memos", "scheduled"}
+
+// defaultMailboxes are created in every new account (issue: Inbox, Drafts,
+// Sent, Archive, Junk and Trash with their roles).
+var defaultMailboxes = []struct {
+	name, role string
+	order      int
+}{
+	{"Inbox", "inbox", 1}, {"Drafts", "drafts", 2}, {"Sent", "sent", 3},
+	{"Archive", "archive", 4}, {"Junk", "junk", 5}, {"Trash", "trash", 6},
+}
+
+// countProps are the server-maintained counts of a Mailbox.
+var countProps = []string{"totalEmails", "unreadEmails", "totalThreads", "unreadThreads"}
+
+// allRights is what the owner of an account may do in each mailbox.
+var allRights = map[string]any{
+	"mayReadItems": true, "mayAddItems": true, "mayRemoveItems": true, "maySetSeen": true,
+	"maySetKeywords": true, "mayCreateChild": true, "mayRename": true, "mayDelete": true, "maySubmit": true,
+}
+
+// mailboxType is the Mailbox data type (RFC 8621 §2). Its records hold
+// everything but the per-user isSubscribed and myRights, which View adds.
+var mailboxType = &jmap.Type{
+	Name:       "Mailbox",
+	Capability: CapMail,
+	Properties: []string{"id", "name", "parentId", "role", "sortOrder", "totalEmails", "unreadEmails",
+		"totalThreads", "unreadThreads", "myRights", "isSubscribed"},
+	ServerSet: append([]string{"myRights"}, countProps...),
+	PerUser:   []string{"myRights", "isSubscribed"},
+	IDRefs:    []string{"parentId"},
+	Defaults: func() map[string]any {
+		return map[string]any{"parentId": nil, "role": nil, "sortOrder": float64(0), "isSubscribed": true,
+			"totalEmails": float64(0), "unreadEmails": float64(0), "totalThreads": float64(0), "unreadThreads": float64(0)}
+	},
+	View:                    viewMailbox,
+	Validate:                validateMailbox,
+	OnDestroy:               destroyMailbox,
+	Filter:                  mailboxFilter,
+	ReportUpdatedProperties: true,
+	CountProperties:         countProps,
+	Sort: map[string]func(a, b map[string]any, coll string) int{
+		"sortOrder": func(a, b map[string]any, _ string) int { return cmpNum(a["sortOrder"], b["sortOrder"]) },
+		"name": func(a, b map[string]any, coll string) int {
+			r, _ := jmap.CompareStrings(coll, str(a["name"]), str(b["name"]))
+			return r
+		},
+	},
+}
+
+func cmpNum(a, b any) int {
+	x, _ := a.(float64)
+	y, _ := b.(float64)
+	switch {
+	case x < y:
+		return -1
+	case x > y:
+		return 1
+	}
+	return 0
+}
+
+func registerMailbox(r *jmap.Registry, accts *Accounts) {
+	r.AddCapability(CapMail, struct{}{})
+	lim := r.Limits
+	accts.AddCapability(CapMail, func(store.AccountID) any {
+		return mailCapability{MaxMailboxDepth: maxMailboxDepth, MaxSizeMailboxName: maxSizeMailboxName,
+			MaxSizeAttachmentsPerEmail: lim.MaxSizeUpload, EmailQuerySortOptions: []string{},
+			MayCreateTopLevelMailbox: true}
+	})
+	accts.AddProvisioner(provisionMailboxes)
+	r.Register(mailboxType, "get", "changes")
+	r.Handle("Mailbox/set", CapMail, mailboxSet)
+	r.Handle("Mailbox/query", CapMail, mailboxQuery)
+	r.Handle("Mailbox/queryChanges", CapMail, mailboxQueryChanges)
+}
+
+// provisionMailboxes creates the default mailboxes of a new account.
+func provisionMailboxes(tx store.Tx, acct store.AccountID) error {
+	for _, d := range defaultMailboxes {
+		id, err := tx.NewID()
+		if err != nil {
+			return err
+		}
+		m := mailboxType.Defaults()
+		delete(m, "isSubscribed")
+		m["id"], m["name"], m["role"], m["sortOrder"] = id, d.name, d.role, float64(d.order)
+		b, err := json.Marshal(m)
+		if err != nil {
+			return err
+		}
+		if err := tx.Create(acct, "Mailbox", id, b); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func subscriptionKey(acct store.AccountID, who store.PrincipalID, mailbox string) string {
+	return "sub\x00" + string(acct) + "\x00" + string(who) + "\x00" + mailbox
+}
+
+// subscribed reports whether who subscribed to the mailbox: stored per user
+// (RFC 8621 §2), true by default for the account's owner and false for
+// anyone else.
+func subscribed(tx store.Tx, acct store.AccountID, who store.PrincipalID, mailbox string) (bool, error) {
+	v, err := tx.GetMeta(subscriptionKey(acct, who, mailbox))
+	if err != nil {
+		return false, err
+	}
+	if v == nil {
+		return store.AccountID(who) == acct, nil
+	}
+	return string(v) == "1", nil
+}
+
+func viewMailbox(ctx context.Context, tx store.Tx, acct store.AccountID, obj map[string]any) error {
+	c := jmap.CallerFrom(ctx)
+	var who store.PrincipalID
+	if c != nil {
+		who = c.Principal
+	}
+	sub, err := subscribed(tx, acct, who, str(obj["id"]))
+	if err != nil {
+		return err
+	}
+	obj["isSubscribed"] = sub
+	rights := make(map[string]any, len(allRights))
+	for k, v := range allRights {
+		rights[k] = v
+	}
+	obj["myRights"] = rights
+	return nil
+}
+
+func validName(s string) bool {
+	if s == "" || len(s) > maxSizeMailboxName || !utf8.ValidString(s) || strings.TrimSpace(s) == "" {
+		return false
+	}
+	for _, r := range s {
+		if unicode.IsControl(r) {
+			return false
+		}
+	}
+	return true
+}
+
+func validateMailbox(ctx context.Context, tx store.Tx, acct store.AccountID, obj, old map[string]any) *jmap.SetError {
+	id := str(obj["id"])
+	name, ok := obj["name"].(string)
+	if !ok || !validName(name) {
+		return jmap.InvalidProperties(fmt.Sprintf("name must be 1 to %d octets of UTF-8 without control characters", maxSizeMailboxName), "name")
+	}
+	so, ok := obj["sortOrder"].(float64)
+	if !ok || so < 0 || so >= 1<<31 || so != math.Trunc(so) {
+		return jmap.InvalidProperties("sortOrder must be an integer from 0 to 2^31-1", "sortOrder")
+	}
+	var role string
+	switch r := obj["role"].(type) {
+	case nil:
+	case string:
+		if !slices.Contains(mailboxRoles, r) {
+			return jmap.InvalidProperties(fmt.Sprintf("unknown role %q", r), "role")
+		}
+		role = r
+	default:
+		return jmap.InvalidProperties("role must be a string or null", "role")
+	}
+	if _, ok := obj["isSubscribed"].(bool); !ok {
+		return jmap.InvalidProperties("isSubscribed must be a boolean", "isSubscribed")
+	}
+	var parent string
+	switch p := obj["parentId"].(type) {
+	case nil:
+	case string:
+		parent = p
+	default:
+		return jmap.InvalidProperties("parentId must be an id or null", "parentId")
+	}
+	all := map[string]map[string]any{}
+	for o, err := range tx.Scan(acct, "Mailbox") {
+		if err != nil {
+			return jmap.NewSetError(jmap.ErrServerFail, "")
+		}
+		m := map[string]any{}
+		if err := json.Unmarshal(o.Data, &m); err != nil {
+			return jmap.NewSetError(jmap.ErrServerFail, "")
+		}
+		all[o.ID] = m
+	}
+	if parent != "" {
+		if _, ok := all[parent]; !ok {
+			return jmap.InvalidProperties(fmt.Sprintf("no mailbox %q", parent), "parentId")
+		}
+		// No loops (RFC 8621 §2), and the depth stays within the limit.
+		depth := 1
+		for p := parent; p != ""; depth++ {
+			if p == id {
+				return jmap.InvalidProperties("a mailbox cannot be its own ancestor", "parentId")
+			}
+			if depth >= maxMailboxDepth {
+				return jmap.InvalidProperties(fmt.Sprintf("mailboxes nest at most %d deep", maxMailboxDepth), "parentId")
+			}
+			p = str(all[p]["parentId"])
+		}
+	}
+	for oid, m := range all {
+		if oid == id {
+			continue
+		}
+		if str(m["parentId"]) == parent && m["name"] == name {
+			return jmap.InvalidProperties("a sibling mailbox has this name", "name")
+		}
+		if role != "" && m["role"] == role {
+			return jmap.InvalidProperties(fmt.Sprintf("mailbox %s already has the role %q", oid, role), "role")
+		}
+	}
+	// isSubscribed is stored per user, outside the shared record.
+	c := jmap.CallerFrom(ctx)
+	if c != nil {
+		want := obj["isSubscribed"].(bool)
+		cur, err := subscribed(tx, acct, c.Principal, id)
+		if err != nil {
+			return jmap.NewSetError(jmap.ErrServerFail, "")
+		}
+		if old == nil || want != cur {
+			v := "0"
+			if want {
+				v = "1"
+			}
+			if err := tx.PutMeta(subscriptionKey(acct, c.Principal, id), []byte(v)); err != nil {
+				return jmap.NewSetError(jmap.ErrServerFail, "")
+			}
+		}
+	}
+	return nil
+}
+
+type ctxKey int
+
+const onDestroyRemoveEmailsKey ctxKey = iota
+
+func destroyMailbox(ctx context.Context, tx store.Tx, acct store.AccountID, obj map[string]any) *jmap.SetError {
+	id := str(obj["id"])
+	for o, err := range tx.Scan(acct, "Mailbox") {
+		if err != nil {
+			return jmap.NewSetError(jmap.ErrServerFail, "")
+		}
+		var m struct {
+			ParentID *string `json:"parentId"`
+		}
+		if json.Unmarshal(o.Data, &m) == nil && m.ParentID != nil && *m.ParentID == id {
+			return jmap.NewSetError("mailboxHasChild", "the mailbox has child mailboxes") // RFC 8621 §2.5
+		}
+	}
+	removeEmails, _ := ctx.Value(onDestroyRemoveEmailsKey).(bool)
+	if n, _ := obj["totalEmails"].(float64); n > 0 && !removeEmails {
+		return jmap.NewSetError("mailboxHasEmail", "the mailbox has emails") // RFC 8621 §2.5
+	}
+	if obj["role"] == "inbox" {
+		return jmap.NewSetError(jmap.SetForbidden, "the inbox cannot be destroyed")
+	}
+	// Subscriptions of every user to this mailbox go with it.
+	prefix := "sub\x00" + string(acct) + "\x00"
+	var keys []string
+	for m, err := range tx.ScanMeta(prefix) {
+		if err != nil {
+			return jmap.NewSetError(jmap.ErrServerFail, "")
+		}
+		if strings.HasSuffix(m.Key, "\x00"+id) {
+			keys = append(keys, m.Key)
+		}
+	}
+	for _, k := range keys {
+		if err := tx.DeleteMeta(k); err != nil {
+			return jmap.NewSetError(jmap.ErrServerFail, "")
+		}
+	}
+	return nil
+}
+
+type mailboxSetArgs struct {
+	jmap.SetArgs
+	OnDestroyRemoveEmails bool `json:"onDestroyRemoveEmails"`
+}
+
+// mailboxSet is the standard /set with onDestroyRemoveEmails (RFC 8621 §2.5).
+func mailboxSet(ctx context.Context, c *jmap.Call) (any, error) {
+	var args mailboxSetArgs
+	if err := c.Decode(&args); err != nil {
+		return nil, err
+	}
+	ctx = context.WithValue(ctx, onDestroyRemoveEmailsKey, args.OnDestroyRemoveEmails)
+	return mailboxType.SetWith(ctx, c, &args.SetArgs)
+}
+
+func mailboxFilter(cond map[string]any) (func(map[string]any) bool, error) {
+	var tests []func(map[string]any) bool
+	bad := func(k, want string) error {
+		return jmap.NewMethodError(jmap.ErrUnsupportedFilter, fmt.Sprintf("%s must be %s", k, want))
+	}
+	for k, v := range cond {
+		switch k {
+		case "parentId":
+			if _, ok := v.(string); v != nil && !ok {
+				return nil, bad(k, "an id or null")
+			}
+			tests = append(tests, func(o map[string]any) bool { return o["parentId"] == v })
+		case "name":
+			s, ok := v.(string)
+			if !ok {
+				return nil, bad(k, "a string")
+			}
+			s = strings.ToLower(s)
+			tests = append(tests, func(o map[string]any) bool { return strings.Contains(strings.ToLower(str(o["name"])), s) })
+		case "role":
+			if _, ok := v.(string); v != nil && !ok {
+				return nil, bad(k, "a string or null")
+			}
+			tests = append(tests, func(o map[string]any) bool { return o["role"] == v })
+		case "hasAnyRole":
+			b, ok := v.(bool)
+			if !ok {
+				return nil, bad(k, "a boolean")
+			}
+			tests = append(tests, func(o map[string]any) bool { return (o["role"] != nil) == b })
+		case "isSubscribed":
+			b, ok := v.(bool)
+			if !ok {
+				return nil, bad(k, "a boolean")
+			}
+			tests = append(tests, func(o map[string]any) bool { return o["isSubscribed"] == b })
+		default:
+			return nil, jmap.NewMethodError(jmap.ErrUnsupportedFilter, fmt.Sprintf("unknown condition %q", k))
+		}
+	}
+	return func(o map[string]any) bool {
+		for _, t := range tests {
+			if !t(o) {
+				return false
+			}
+		}
+		return true
+	}, nil
+}
+
+type mailboxQueryArgs struct {
+	jmap.QueryArgs
+	SortAsTree   bool `json:"sortAsTree"`
+	FilterAsTree bool `json:"filterAsTree"`
+}
+
+// mailboxTree returns the ids of the mailboxes matching the query, sorted,
+// honouring sortAsTree and filterAsTree (RFC 8621 §2.3).
+func mailboxTree(ctx context.Context, c *jmap.Call, tx store.Tx, acct store.AccountID, filter json.RawMessage, sorts []jmap.Comparator, asTree, filterTree bool) ([]string, error) {
+	f, err := jmap.CompileFilter(filter, mailboxType.Filter)
+	if err != nil {
+		return nil, err
+	}
+	cmp, err := mailboxType.Sorter(sorts)
+	if err != nil {
+		return nil, err
+	}
+	all, err := mailboxType.LoadAll(ctx, tx, acct)
+	if err != nil {
+		return nil, err
+	}
+	byID := make(map[string]map[string]any, len(all))
+	for _, m := range all {
+		byID[str(m["id"])] = m
+	}
+	match := map[string]bool{}
+	for _, m := range all {
+		match[str(m["id"])] = f(m)
+	}
+	var keep []map[string]any
+	for _, m := range all {
+		id := str(m["id"])
+		if !match[id] {
+			continue
+		}
+		if filterTree {
+			ok := true
+			for p := str(m["parentId"]); p != "" && ok; p = str(byID[p]["parentId"]) {
+				ok = match[p]
+			}
+			if !ok {
+				continue
+			}
+		}
+		keep = append(keep, m)
+	}
+	if !asTree {
+		slices.SortStableFunc(keep, cmp)
+		ids := make([]string, len(keep))
+		for i, m := range keep {
+			ids[i] = str(m["id"])
+		}
+		return ids, nil
+	}
+	// Sort as a tree: siblings by the comparators, each followed by its
+	// descendants. Mailboxes whose parent is not in the results attach at
+	// the top of the nearest kept ancestor chain.
+	kept := map[string]bool{}
+	for _, m := range keep {
+		kept[str(m["id"])] = true
+	}
+	children := map[string][]map[string]any{}
+	for _, m := range keep {
+		p := str(m["parentId"])
+		for p != "" && !kept[p] {
+			p = str(byID[p]["parentId"])
+		}
+		children[p] = append(children[p], m)
+	}
+	var ids []string
+	var walk func(parent string)
+	walk = func(parent string) {
+		kids := children[parent]
+		slices.SortStableFunc(kids, cmp)
+		for _, m := range kids {
+			ids = append(ids, str(m["id"]))
+			walk(str(m["id"]))
+		}
+	}
+	walk("")
+	return ids, nil
+}
+
+func mailboxQuery(ctx context.Context, c *jmap.Call) (any, error) {
+	var args mailboxQueryArgs
+	if err := c.Decode(&args); err != nil {
+		return nil, err
+	}
+	if args.Limit != nil && *args.Limit < 0 {
+		return nil, jmap.InvalidArguments("limit must not be negative")
+	}
+	acct, err := c.Account(ctx, args.AccountID, CapMail)
+	if err != nil {
+		return nil, err
+	}
+	var resp *jmap.QueryResponse
+	err = c.Store().View(ctx, func(tx store.Tx) error {
+		st, err := tx.State(acct.ID, "Mailbox")
+		if err != nil {
+			return err
+		}
+		ids, err := mailboxTree(ctx, c, tx, acct.ID, args.Filter, args.Sort, args.SortAsTree, args.FilterAsTree)
+		if err != nil {
+			return err
+		}
+		page, pos, err := jmap.Window(ids, &args.QueryArgs)
+		if err != nil {
+			return err
+		}
+		resp = &jmap.QueryResponse{AccountID: args.AccountID, QueryState: jmap.FormatState(uint64(st)),
+			CanCalculateChanges: true, Position: pos, IDs: page}
+		if args.CalculateTotal {
+			n := len(ids)
+			resp.Total = &n
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return resp, nil
+}
+
+type mailboxQueryChangesArgs struct {
+	jmap.QueryChangesArgs
+	SortAsTree   bool `json:"sortAsTree"`
+	FilterAsTree bool `json:"filterAsTree"`
+}
+
+func mailboxQueryChanges(ctx context.Context, c *jmap.Call) (any, error) {
+	var args mailboxQueryChangesArgs
+	if err := c.Decode(&args); err != nil {
+		return nil, err
+	}
+	if args.MaxChanges != nil && *args.MaxChanges <= 0 {
+		return nil, jmap.InvalidArguments("maxChanges must be a positive integer")
+	}
+	acct, err := c.Account(ctx, args.AccountID, CapMail)
+	if err != nil {
+		return nil, err
+	}
+	var resp *jmap.QueryChangesResponse
+	err = c.Store().View(ctx, func(tx store.Tx) error {
+		set, err := jmap.ReadChanges(tx, acct.ID, "Mailbox", args.SinceQueryState, 0)
+		if err != nil {
+			return err
+		}
+		if args.MaxChanges != nil && len(set.Created)+len(set.Updated)+len(set.Destroyed) > *args.MaxChanges {
+			return jmap.NewMethodError(jmap.ErrTooManyChanges, "")
+		}
+		ids, err := mailboxTree(ctx, c, tx, acct.ID, args.Filter, args.Sort, args.SortAsTree, args.FilterAsTree)
+		if err != nil {
+			return err
+		}
+		if args.SortAsTree || args.FilterAsTree {
+			// A change to one mailbox can move or hide its descendants:
+			// report every result as changed when anything changed.
+			if len(set.Created)+len(set.Updated)+len(set.Destroyed) > 0 {
+				set.Updated = append(set.Updated, ids...)
+			}
+		}
+		removed, added := jmap.QueryChangesFromLog(set, ids, args.UpToID)
+		resp = &jmap.QueryChangesResponse{AccountID: args.AccountID, OldQueryState: args.SinceQueryState,
+			NewQueryState: set.NewState, Removed: removed, Added: added}
+		if args.CalculateTotal {
+			n := len(ids)
+			resp.Total = &n
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return resp, nil
+}
