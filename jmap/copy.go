@@ -56,7 +56,7 @@ func (t *Type) copy(ctx context.Context, c *Call) (any, error) {
 	var resp *CopyResponse
 	var created map[string]string
 	var originals []string
-	_, err = c.Store().Update(ctx, func(tx store.Tx) error {
+	changes, err := c.Store().Update(ctx, func(tx store.Tx) error {
 		resp = &CopyResponse{FromAccountID: args.FromAccountID, AccountID: args.AccountID,
 			Created: map[string]map[string]any{}, NotCreated: map[string]*SetError{}}
 		created, originals = map[string]string{}, nil
@@ -142,13 +142,7 @@ func (t *Type) copy(ctx context.Context, c *Call) (any, error) {
 	for cid, id := range created {
 		c.Created(cid, id)
 	}
-	if err := c.Store().View(ctx, func(tx store.Tx) error {
-		st, err := tx.State(to.ID, t.Name)
-		resp.NewState = FormatState(uint64(st))
-		return err
-	}); err != nil {
-		return nil, err
-	}
+	resp.NewState = NewState(changes, to.ID, t.Name, resp.OldState)
 	if len(resp.Created) == 0 {
 		resp.Created = nil
 	}

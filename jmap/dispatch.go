@@ -226,7 +226,7 @@ func (r *Registry) Execute(ctx context.Context, caller *Caller, req *Request, se
 		}
 	}
 	if req.CreatedIDs != nil {
-		resp.CreatedIDs = run.created
+		resp.CreatedIDs = &run.created
 	}
 	return resp
 }

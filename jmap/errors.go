@@ -102,6 +102,8 @@ type SetError struct {
 	Properties []string `json:"properties,omitempty"`
 	// ExistingID is the id of the existing record of alreadyExists.
 	ExistingID string `json:"existingId,omitempty"`
+	// NotFound lists the missing blob ids of RFC 8621's blobNotFound.
+	NotFound []string `json:"notFound,omitempty"`
 }
 
 // NewSetError returns a SetError of type t.

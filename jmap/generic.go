@@ -449,6 +449,9 @@ func (t *Type) changes(ctx context.Context, c *Call) (any, error) {
 	if err := c.Decode(&args); err != nil {
 		return nil, err
 	}
+	if args.SinceState == "" {
+		return nil, InvalidArguments("sinceState is required")
+	}
 	if args.MaxChanges != nil && *args.MaxChanges <= 0 {
 		return nil, InvalidArguments("maxChanges must be a positive integer")
 	}
@@ -483,4 +486,16 @@ func (t *Type) changes(ctx context.Context, c *Call) (any, error) {
 		return nil, err
 	}
 	return resp, nil
+}
+
+// NewState returns the state a commit left typ in, from the changes Update
+// reported, or old when the commit did not touch it. Reading it back in a
+// later snapshot could include someone else's commit.
+func NewState(changes []store.StateChange, acct store.AccountID, typ, old string) string {
+	for _, c := range changes {
+		if c.Account == acct && c.Type == typ {
+			return FormatState(uint64(c.State))
+		}
+	}
+	return old
 }

@@ -11,6 +11,7 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"net/url"
 	"strconv"
 	"sync"
 	"time"
@@ -32,6 +33,9 @@ type Server struct {
 	// trailing slash.
 	BaseURL string
 	Auth    AuthFunc
+	// OpenBlob opens blobs for download; nil means the store's blobs.
+	// Data types with blobs of their own (body parts) resolve them here.
+	OpenBlob func(ctx context.Context, acct store.AccountID, id store.BlobID, off, n int64) (store.BlobInfo, io.ReadSeekCloser, error)
 	// Extra routes (push endpoints) mounted under the authenticated JMAP
 	// prefix, keyed by path below /jmap/.
 	Extra map[string]http.Handler
@@ -131,8 +135,8 @@ func encodeResponse(r *Response) ([]byte, error) {
 		}
 		b = append(b, ']')
 	}
-	if len(r.CreatedIDs) > 0 { // omitempty
-		ids, err := marshal(r.CreatedIDs)
+	if r.CreatedIDs != nil {
+		ids, err := marshal(*r.CreatedIDs)
 		if err != nil {
 			return nil, err
 		}
@@ -148,7 +152,11 @@ func encodeResponse(r *Response) ([]byte, error) {
 	return append(b, "}\n"...), nil
 }
 
-func writeJSON(w http.ResponseWriter, v any) {
+func writeJSON(w http.ResponseWriter, v any) { writeJSONStatus(w, http.StatusOK, v) }
+
+// writeJSONStatus writes v as JSON with the given status; the headers are
+// set before the status goes out.
+func writeJSONStatus(w http.ResponseWriter, status int, v any) {
 	var b []byte
 	var err error
 	if r, ok := v.(*Response); ok {
@@ -163,6 +171,7 @@ func writeJSON(w http.ResponseWriter, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("Content-Length", strconv.Itoa(len(b)))
+	w.WriteHeader(status)
 	_, _ = w.Write(b)
 }
 
@@ -341,7 +350,11 @@ func (s *Server) upload(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	caller := CallerFrom(ctx)
 	lim := s.Registry.Limits
-	acct, err := s.Registry.Accounts.Lookup(ctx, caller, store.AccountID(mux.Vars(r)["accountId"]))
+	acctID, err := url.PathUnescape(mux.Vars(r)["accountId"])
+	if err != nil {
+		acctID = ""
+	}
+	acct, err := s.Registry.Accounts.Lookup(ctx, caller, store.AccountID(acctID))
 	if err != nil {
 		if errors.Is(err, store.ErrNotFound) {
 			WriteProblem(w, &Problem{Type: "about:blank", Status: http.StatusNotFound, Detail: "no such account"})
@@ -383,8 +396,7 @@ func (s *Server) upload(w http.ResponseWriter, r *http.Request) {
 		WriteProblem(w, &Problem{Type: "about:blank", Status: http.StatusInternalServerError, Detail: "internal error"})
 		return
 	}
-	w.WriteHeader(http.StatusCreated)
-	writeJSON(w, UploadResponse{AccountID: string(acct.ID), BlobID: string(info.ID), Type: typ, Size: info.Size})
+	writeJSONStatus(w, http.StatusCreated, UploadResponse{AccountID: string(acct.ID), BlobID: string(info.ID), Type: typ, Size: info.Size})
 }
 
 func (s *Server) download(w http.ResponseWriter, r *http.Request) {
@@ -392,12 +404,26 @@ func (s *Server) download(w http.ResponseWriter, r *http.Request) {
 	caller := CallerFrom(ctx)
 	v := mux.Vars(r)
 	notFound := &Problem{Type: "about:blank", Status: http.StatusNotFound, Detail: "no such blob"}
+	// The router matches the escaped path, so that a name holding "%2F"
+	// stays one segment (RFC 8620 §6.2: the name is returned as given).
+	for k, val := range v {
+		u, err := url.PathUnescape(val)
+		if err != nil {
+			WriteProblem(w, notFound)
+			return
+		}
+		v[k] = u
+	}
 	acct, err := s.Registry.Accounts.Lookup(ctx, caller, store.AccountID(v["accountId"]))
 	if err != nil {
 		WriteProblem(w, notFound)
 		return
 	}
-	info, body, err := s.Registry.Store.Blobs().Open(ctx, acct.ID, store.BlobID(v["blobId"]), 0, -1)
+	open := s.Registry.Store.Blobs().Open
+	if s.OpenBlob != nil {
+		open = s.OpenBlob
+	}
+	info, body, err := open(ctx, acct.ID, store.BlobID(v["blobId"]), 0, -1)
 	if errors.Is(err, store.ErrNotFound) {
 		WriteProblem(w, notFound)
 		return

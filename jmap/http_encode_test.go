@@ -37,10 +37,10 @@ func TestEncodeResponse_MatchesMarshal(t *testing.T) {
 		{"nil and empty args", &Response{MethodResponses: []Invocation{{Name: "x"}, {Name: "y", Args: json.RawMessage(`{}`)}}}},
 		{"escapes", &Response{
 			MethodResponses: []Invocation{{Name: "a\"\\\x01\u2029<b>", Args: json.RawMessage(`{"x":"\u003c"}`), CallID: "\xff&"}},
-			CreatedIDs:      map[string]string{"<&>\u2028": "\x7f\"", "": ""},
+			CreatedIDs:      &map[string]string{"<&>\u2028": "\x7f\"", "": ""},
 			SessionState:    "<\u2028&\xfe>",
 		}},
-		{"empty created ids", &Response{MethodResponses: []Invocation{}, CreatedIDs: map[string]string{}, SessionState: "1"}},
+		{"empty created ids", &Response{MethodResponses: []Invocation{}, CreatedIDs: &map[string]string{}, SessionState: "1"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			want, err := marshal(tc.resp)

@@ -332,8 +332,11 @@ type QueryChangesResponse struct {
 // depends only on each record's own properties: every record changed since
 // the old state is reported removed, and added back at its current index
 // when it matches now (RFC 8620 §5.6 allows removed ids that were not in the
-// old results). ids are the current sorted results.
-func QueryChangesFromLog(set *ChangeSet, ids []string, upToID *string) ([]string, []AddedItem) {
+// old results). ids are the current sorted results. Each removed or added
+// item counts as one change against maxChanges (tooManyChanges). upToId is
+// not used: it only lets a server omit changes, and only for immutable
+// sorts and filters.
+func QueryChangesFromLog(set *ChangeSet, ids []string, maxChanges *int) ([]string, []AddedItem, error) {
 	changed := map[string]bool{}
 	removed := []string{}
 	for _, l := range [][]string{set.Created, set.Updated, set.Destroyed} {
@@ -355,11 +358,23 @@ func QueryChangesFromLog(set *ChangeSet, ids []string, upToID *string) ([]string
 		if changed[id] {
 			added = append(added, AddedItem{ID: id, Index: i})
 		}
-		if upToID != nil && id == *upToID {
-			break
-		}
 	}
-	return removed, added
+	if maxChanges != nil && len(removed)+len(added) > *maxChanges {
+		return nil, nil, NewMethodError(ErrTooManyChanges, "")
+	}
+	return removed, added, nil
+}
+
+// CheckQueryChangesArgs answers invalidArguments for a missing
+// sinceQueryState or a maxChanges that is not positive.
+func CheckQueryChangesArgs(args *QueryChangesArgs) error {
+	if args.SinceQueryState == "" {
+		return InvalidArguments("sinceQueryState is required")
+	}
+	if args.MaxChanges != nil && *args.MaxChanges <= 0 {
+		return InvalidArguments("maxChanges must be a positive integer")
+	}
+	return nil
 }
 
 func (t *Type) queryChanges(ctx context.Context, c *Call) (any, error) {
@@ -367,8 +382,8 @@ func (t *Type) queryChanges(ctx context.Context, c *Call) (any, error) {
 	if err := c.Decode(&args); err != nil {
 		return nil, err
 	}
-	if args.MaxChanges != nil && *args.MaxChanges <= 0 {
-		return nil, InvalidArguments("maxChanges must be a positive integer")
+	if err := CheckQueryChangesArgs(&args); err != nil {
+		return nil, err
 	}
 	acct, f, cmp, err := t.prepareQuery(ctx, c, args.AccountID, args.Filter, args.Sort)
 	if err != nil {
@@ -380,14 +395,14 @@ func (t *Type) queryChanges(ctx context.Context, c *Call) (any, error) {
 		if err != nil {
 			return err
 		}
-		if args.MaxChanges != nil && len(set.Created)+len(set.Updated)+len(set.Destroyed) > *args.MaxChanges {
-			return NewMethodError(ErrTooManyChanges, "")
-		}
 		ids, err := t.runQuery(ctx, tx, acct.ID, f, cmp)
 		if err != nil {
 			return err
 		}
-		removed, added := QueryChangesFromLog(set, ids, args.UpToID)
+		removed, added, err := QueryChangesFromLog(set, ids, args.MaxChanges)
+		if err != nil {
+			return err
+		}
 		resp = &QueryChangesResponse{AccountID: args.AccountID, OldQueryState: args.SinceQueryState,
 			NewQueryState: set.NewState, Removed: removed, Added: added}
 		if args.CalculateTotal {

@@ -2,6 +2,7 @@ package jmap
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"slices"
@@ -218,12 +219,12 @@ func TestCheckQueryArgs(t *testing.T) {
 }
 
 func TestQueryChangesFromLog(t *testing.T) {
-	strp := func(s string) *string { return &s }
 	tests := []struct {
 		name    string
 		set     ChangeSet
 		ids     []string
-		upTo    *string
+		max     *int
+		tooMany bool
 		removed []string
 		added   string // "id@index" joined by spaces
 	}{
@@ -258,23 +259,40 @@ func TestQueryChangesFromLog(t *testing.T) {
 			removed: []string{"a"}, added: "y@0 a@1 z@3",
 		},
 		{
-			name:    "upToId stops after that id",
+			name:    "every change is reported, to the end of the results",
 			set:     ChangeSet{Created: []string{"b", "d"}, Updated: []string{}, Destroyed: []string{}},
 			ids:     []string{"a", "b", "c", "d"},
-			upTo:    strp("c"),
-			removed: []string{}, added: "b@1",
+			removed: []string{}, added: "b@1 d@3",
 		},
 		{
-			name:    "upToId that changed is itself added",
+			// RFC 8620 §5.6: each removed or added item is one change.
+			name:    "maxChanges counts removed and added items",
 			set:     ChangeSet{Created: []string{}, Updated: []string{"c"}, Destroyed: []string{}},
 			ids:     []string{"a", "b", "c", "d"},
-			upTo:    strp("c"),
+			max:     intp(1),
+			tooMany: true,
+		},
+		{
+			name:    "maxChanges equal to the items is enough",
+			set:     ChangeSet{Created: []string{}, Updated: []string{"c"}, Destroyed: []string{}},
+			ids:     []string{"a", "b", "c", "d"},
+			max:     intp(2),
 			removed: []string{"c"}, added: "c@2",
 		},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			removed, added := QueryChangesFromLog(&tc.set, tc.ids, tc.upTo)
+			removed, added, err := QueryChangesFromLog(&tc.set, tc.ids, tc.max)
+			if tc.tooMany {
+				var me *MethodError
+				if !errors.As(err, &me) || me.Type != ErrTooManyChanges {
+					t.Fatalf("err = %v, want tooManyChanges", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
 			parts := []string{}
 			for _, a := range added {
 				parts = append(parts, fmt.Sprintf("%s@%d", a.ID, a.Index))
@@ -288,3 +306,5 @@ func TestQueryChangesFromLog(t *testing.T) {
 		})
 	}
 }
+
+func intp(n int) *int { return &n }

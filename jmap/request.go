@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"unicode/utf8"
 )
 
 // Limits are the core capability limits the server enforces (RFC 8620 §2).
@@ -40,7 +41,7 @@ func DecodeRequest(body []byte, lim Limits, known func(string) bool) (*Request, 
 		return nil, &Problem{Type: ProblemLimit, Status: http.StatusBadRequest, Limit: "maxSizeRequest",
 			Detail: "the request is larger than the server accepts"}
 	}
-	if !json.Valid(body) {
+	if !utf8.Valid(body) || !json.Valid(body) {
 		return nil, &Problem{Type: ProblemNotJSON, Status: http.StatusBadRequest,
 			Detail: "the request body is not valid JSON"}
 	}

@@ -131,7 +131,7 @@ func (t *Type) SetWith(ctx context.Context, c *Call, args *SetArgs) (*SetRespons
 	}
 	var resp *SetResponse
 	var created map[string]string
-	_, err = c.Store().Update(ctx, func(tx store.Tx) error {
+	changes, err := c.Store().Update(ctx, func(tx store.Tx) error {
 		resp = &SetResponse{AccountID: args.AccountID, Created: map[string]map[string]any{},
 			Updated: map[string]map[string]any{}, NotCreated: map[string]*SetError{},
 			NotUpdated: map[string]*SetError{}, NotDestroyed: map[string]*SetError{}}
@@ -152,13 +152,7 @@ func (t *Type) SetWith(ctx context.Context, c *Call, args *SetArgs) (*SetRespons
 	for cid, id := range created {
 		c.Created(cid, id)
 	}
-	if err := c.Store().View(ctx, func(tx store.Tx) error {
-		st, err := tx.State(acct.ID, t.Name)
-		resp.NewState = FormatState(uint64(st))
-		return err
-	}); err != nil {
-		return nil, err
-	}
+	resp.NewState = NewState(changes, acct.ID, t.Name, resp.OldState)
 	resp.normalise()
 	return resp, nil
 }
@@ -173,7 +167,7 @@ func (t *Type) applySet(ctx context.Context, c *Call, tx store.Tx, acct store.Ac
 		}
 		return c.ResolveID(id)
 	}
-	for _, cid := range args.Create.Keys {
+	for _, cid := range t.orderCreates(&args.Create) {
 		var obj map[string]any
 		if err := json.Unmarshal(args.Create.Values[cid], &obj); err != nil || obj == nil {
 			resp.NotCreated[cid] = InvalidProperties("the record is not a JSON object")
@@ -416,6 +410,60 @@ func (t *Type) stored(obj map[string]any) map[string]any {
 		if !slices.Contains(t.PerUser, k) {
 			out[k] = v
 		}
+	}
+	return out
+}
+
+// orderCreates returns the creation ids so that a create referring to
+// another create of the same call ("#cid" in an Id property) comes after it
+// (RFC 8620 §5.3). Otherwise document order is kept; a reference loop is
+// left in document order, where it fails as an unknown creation id.
+func (t *Type) orderCreates(create *OrderedObjects) []string {
+	if len(t.IDRefs) == 0 || len(create.Keys) < 2 {
+		return create.Keys
+	}
+	deps := map[string][]string{}
+	for _, cid := range create.Keys {
+		var obj map[string]any
+		if json.Unmarshal(create.Values[cid], &obj) != nil {
+			continue
+		}
+		for _, p := range t.IDRefs {
+			var refs []any
+			switch v := obj[p].(type) {
+			case string:
+				refs = []any{v}
+			case []any:
+				refs = v
+			}
+			for _, r := range refs {
+				if s, ok := r.(string); ok && len(s) > 1 && s[0] == '#' {
+					if _, inCall := create.Values[s[1:]]; inCall {
+						deps[cid] = append(deps[cid], s[1:])
+					}
+				}
+			}
+		}
+	}
+	if len(deps) == 0 {
+		return create.Keys
+	}
+	out := make([]string, 0, len(create.Keys))
+	state := map[string]int{} // 1: visiting, 2: placed
+	var visit func(cid string)
+	visit = func(cid string) {
+		if state[cid] != 0 {
+			return
+		}
+		state[cid] = 1
+		for _, d := range deps[cid] {
+			visit(d)
+		}
+		state[cid] = 2
+		out = append(out, cid)
+	}
+	for _, cid := range create.Keys {
+		visit(cid)
 	}
 	return out
 }

@@ -91,9 +91,11 @@ type Request struct {
 
 // Response is the API endpoint's answer (RFC 8620 §3.4).
 type Response struct {
-	MethodResponses []Invocation      `json:"methodResponses"`
-	CreatedIDs      map[string]string `json:"createdIds,omitempty"`
-	SessionState    string            `json:"sessionState"`
+	MethodResponses []Invocation `json:"methodResponses"`
+	// CreatedIDs is present exactly when the request had createdIds, even
+	// empty (RFC 8620 §3.4).
+	CreatedIDs   *map[string]string `json:"createdIds,omitempty"`
+	SessionState string             `json:"sessionState"`
 }
 
 // ResultReference points into an earlier response of the same request

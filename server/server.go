@@ -105,8 +105,9 @@ func New(ctx context.Context, opt Options) (*Server, error) {
 
 	broker := push.NewBroker(st, accts, log)
 	js := &jmap.Server{Registry: s.reg, BaseURL: s.url, Auth: s.authenticate,
+
 		Extra: map[string]http.Handler{"eventsource": broker.EventSource()}}
-	r := mux.NewRouter()
+	r := mux.NewRouter().UseEncodedPath()
 	js.Routes(r)
 	r.Handle("/healthz", http.HandlerFunc(s.healthz)).Methods(http.MethodGet, http.MethodHead)
 	r.Handle("/metrics", s.metrics.Handler()).Methods(http.MethodGet)
