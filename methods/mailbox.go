@@ -242,6 +242,12 @@ func validateMailbox(ctx context.Context, tx store.Tx, acct store.AccountID, obj
 			}
 			p = str(all[p]["parentId"])
 		}
+		// A move takes the descendants along, and maxMailboxDepth bounds
+		// their ancestors too: "one more than the maximum number of
+		// ancestors a Mailbox may have" (RFC 8621 §1.3.1).
+		if old != nil && str(old["parentId"]) != parent && depth+subtreeHeight(all, id) > maxMailboxDepth {
+			return jmap.InvalidProperties(fmt.Sprintf("mailboxes nest at most %d deep", maxMailboxDepth), "parentId")
+		}
 	}
 	for oid, m := range all {
 		if oid == id {
@@ -273,6 +279,26 @@ func validateMailbox(ctx context.Context, tx store.Tx, acct store.AccountID, obj
 		}
 	}
 	return nil
+}
+
+// subtreeHeight returns how many levels of descendants the mailbox id has
+// among all (0 for a mailbox without children).
+func subtreeHeight(all map[string]map[string]any, id string) int {
+	kids := map[string][]string{}
+	for oid, m := range all {
+		if p := str(m["parentId"]); p != "" {
+			kids[p] = append(kids[p], oid)
+		}
+	}
+	var height func(string) int
+	height = func(id string) int {
+		h := 0
+		for _, k := range kids[id] {
+			h = max(h, 1+height(k))
+		}
+		return h
+	}
+	return height(id)
 }
 
 type ctxKey int
@@ -517,8 +543,8 @@ func mailboxQueryChanges(ctx context.Context, c *jmap.Call) (any, error) {
 	if err := c.Decode(&args); err != nil {
 		return nil, err
 	}
-	if args.MaxChanges != nil && *args.MaxChanges <= 0 {
-		return nil, jmap.InvalidArguments("maxChanges must be a positive integer")
+	if err := jmap.CheckQueryChangesArgs(&args.QueryChangesArgs); err != nil {
+		return nil, err
 	}
 	acct, err := c.Account(ctx, args.AccountID, CapMail)
 	if err != nil {
@@ -530,21 +556,30 @@ func mailboxQueryChanges(ctx context.Context, c *jmap.Call) (any, error) {
 		if err != nil {
 			return err
 		}
-		if args.MaxChanges != nil && len(set.Created)+len(set.Updated)+len(set.Destroyed) > *args.MaxChanges {
-			return jmap.NewMethodError(jmap.ErrTooManyChanges, "")
-		}
 		ids, err := mailboxTree(ctx, c, tx, acct.ID, args.Filter, args.Sort, args.SortAsTree, args.FilterAsTree)
 		if err != nil {
 			return err
 		}
 		if args.SortAsTree || args.FilterAsTree {
-			// A change to one mailbox can move or hide its descendants:
-			// report every result as changed when anything changed.
+			// A change to one mailbox can move or hide its descendants,
+			// which the log does not list: report every mailbox as
+			// changed when anything changed, so that the hidden ones are
+			// removed too. RFC 8620 §5.6 allows this: "the server MAY
+			// return the ids of extra Foos in addition that may have been
+			// in the old results but are not in the new results".
 			if len(set.Created)+len(set.Updated)+len(set.Destroyed) > 0 {
-				set.Updated = append(set.Updated, ids...)
+				for o, err := range tx.Scan(acct.ID, "Mailbox") {
+					if err != nil {
+						return err
+					}
+					set.Updated = append(set.Updated, o.ID)
+				}
 			}
 		}
-		removed, added := jmap.QueryChangesFromLog(set, ids, args.UpToID)
+		removed, added, err := jmap.QueryChangesFromLog(set, ids, args.MaxChanges)
+		if err != nil {
+			return err
+		}
 		resp = &jmap.QueryChangesResponse{AccountID: args.AccountID, OldQueryState: args.SinceQueryState,
 			NewQueryState: set.NewState, Removed: removed, Added: added}
 		if args.CalculateTotal {
