@@ -104,7 +104,7 @@ func registerMailbox(r *jmap.Registry, accts *Accounts) {
 	lim := r.Limits
 	accts.AddCapability(CapMail, func(store.AccountID) any {
 		return mailCapability{MaxMailboxDepth: maxMailboxDepth, MaxSizeMailboxName: maxSizeMailboxName,
-			MaxSizeAttachmentsPerEmail: lim.MaxSizeUpload, EmailQuerySortOptions: []string{},
+			MaxSizeAttachmentsPerEmail: lim.MaxSizeUpload, EmailQuerySortOptions: emailSortOptions,
 			MayCreateTopLevelMailbox: true}
 	})
 	accts.AddProvisioner(provisionMailboxes)

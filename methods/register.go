@@ -19,6 +19,8 @@ func Register(r *jmap.Registry, st store.Store, accts *Accounts, opt Options) {
 	registerCore(r)
 	registerBlob(r, st, accts)
 	registerMailbox(r, accts)
+	registerEmail(r)
+	registerSnippet(r)
 	if opt.TestTypes {
 		registerNote(r, accts)
 	}

@@ -9,6 +9,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -105,6 +106,9 @@ func New(ctx context.Context, opt Options) (*Server, error) {
 
 	broker := push.NewBroker(st, accts, log)
 	js := &jmap.Server{Registry: s.reg, BaseURL: s.url, Auth: s.authenticate,
+		OpenBlob: func(ctx context.Context, acct store.AccountID, id store.BlobID, off, n int64) (store.BlobInfo, io.ReadSeekCloser, error) {
+			return methods.OpenBlob(ctx, st, acct, id, off, n)
+		},
 
 		Extra: map[string]http.Handler{"eventsource": broker.EventSource()}}
 	r := mux.NewRouter().UseEncodedPath()

@@ -1,0 +1,711 @@
+package methods
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/jmapd/jmapd/internal/mime"
+	"github.com/jmapd/jmapd/jmap"
+	"github.com/jmapd/jmapd/store"
+)
+
+// utcDate formats a time as an RFC 8620 §1.4 UTCDate.
+func utcDate(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05Z") }
+
+// emailType is the Email data type (RFC 8621 §4) for the generic /set
+// (update and destroy), /changes and the state machinery. Creation goes
+// through Email/import and Email/set's own create.
+var emailType = &jmap.Type{
+	Name:       "Email",
+	Capability: CapMail,
+	Properties: storedEmailProps,
+	Immutable: []string{"blobId", "threadId", "size", "receivedAt", "messageId", "inReplyTo", "references",
+		"sender", "from", "to", "cc", "bcc", "replyTo", "subject", "sentAt", "hasAttachment", "preview"},
+	Validate:  validateEmailUpdate,
+	OnDestroy: destroyEmail,
+}
+
+// threadType is the Thread data type (RFC 8621 §3).
+var threadType = &jmap.Type{
+	Name:       "Thread",
+	Capability: CapMail,
+	Properties: []string{"id", "emailIds"},
+}
+
+func registerEmail(r *jmap.Registry) {
+	r.Register(emailType, "changes")
+	r.Register(threadType, "changes")
+	r.Handle("Email/import", CapMail, emailImport)
+	r.Handle("Email/set", CapMail, emailSet)
+	r.Handle("Email/get", CapMail, emailGet)
+	r.Handle("Email/query", CapMail, emailQuery)
+	r.Handle("Email/queryChanges", CapMail, emailQueryChanges)
+	r.Handle("Thread/get", CapMail, threadGet)
+	blobLookups["Email"] = lookupEmailBlob
+	blobLookups["Thread"] = lookupThreadBlob
+}
+
+// recordFromMessage fills the header and body facts of a new email.
+func recordFromMessage(m *mime.Message, e *emailRecord) {
+	last := func(name string) (string, bool) {
+		v := mime.Values(m.Headers, name)
+		if len(v) == 0 {
+			return "", false
+		}
+		return v[len(v)-1], true
+	}
+	ids := func(name string) []string {
+		if v, ok := last(name); ok {
+			return mime.AsMessageIDs(v)
+		}
+		return nil
+	}
+	addrs := func(name string) []mime.Address {
+		if v, ok := last(name); ok {
+			return mime.AsAddresses(v)
+		}
+		return nil
+	}
+	e.MessageID, e.InReplyTo, e.References = ids("Message-ID"), ids("In-Reply-To"), ids("References")
+	e.Sender, e.From, e.To = addrs("Sender"), addrs("From"), addrs("To")
+	e.Cc, e.Bcc, e.ReplyTo = addrs("Cc"), addrs("Bcc"), addrs("Reply-To")
+	if v, ok := last("Subject"); ok {
+		s := mime.AsText(v)
+		e.Subject = &s
+	}
+	if v, ok := last("Date"); ok {
+		if t := mime.AsDate(v); t != nil {
+			s := t.Format(time.RFC3339)
+			e.SentAt = &s
+		}
+	}
+	e.HasAttachment = m.HasAttachment()
+	e.Preview = m.Preview()
+	e.Size = int64(len(m.Raw))
+}
+
+// receivedFromHeaders returns the date of the most recent Received header
+// (RFC 8621 §4.8 default for receivedAt).
+func receivedFromHeaders(m *mime.Message) (time.Time, bool) {
+	for _, v := range mime.Values(m.Headers, "Received") {
+		if i := strings.LastIndexByte(v, ';'); i >= 0 {
+			if t := mime.AsDate(v[i+1:]); t != nil {
+				return *t, true
+			}
+		}
+	}
+	return time.Time{}, false
+}
+
+// addEmail stores a new email: its record, its thread (merging threads it
+// joins), the message-id index, blob reference and mailbox counts.
+func addEmail(tx store.Tx, acct store.AccountID, e *emailRecord, cnt *counter) error {
+	id, err := tx.NewID()
+	if err != nil {
+		return err
+	}
+	e.ID = id
+	if err := assignThread(tx, acct, e, cnt); err != nil {
+		return err
+	}
+	b, err := marshalEmail(e)
+	if err != nil {
+		return err
+	}
+	if err := tx.Create(acct, "Email", e.ID, b); err != nil {
+		return err
+	}
+	if err := tx.BlobRef(acct, store.BlobID(e.BlobID)); err != nil {
+		return fmt.Errorf("reference blob %s: %w", e.BlobID, err)
+	}
+	return cnt.change(nil, membershipOf(e))
+}
+
+// assignThread puts a new email in the thread of the emails it shares a
+// message id and base subject with (RFC 8621 §3), merging several such
+// threads into the oldest one. Merged emails are destroyed and created
+// again with new ids, since threadId is immutable (RFC 8621 §3).
+func assignThread(tx store.Tx, acct store.AccountID, e *emailRecord, cnt *counter) error {
+	subj := ""
+	if e.Subject != nil {
+		subj = baseSubject(*e.Subject)
+	}
+	var found []*threadRecord
+	seen := map[string]bool{}
+	for _, mid := range threadKeyFor(e) {
+		v, err := tx.GetMeta(messageIDKey(acct, mid))
+		if err != nil {
+			return err
+		}
+		if v == nil || seen[string(v)] {
+			continue
+		}
+		seen[string(v)] = true
+		t, err := loadThread(tx, acct, string(v))
+		if errors.Is(err, store.ErrNotFound) {
+			continue
+		} else if err != nil {
+			return err
+		}
+		if t.Subject == subj {
+			found = append(found, t)
+		}
+	}
+	var keep *threadRecord
+	created := false
+	if len(found) == 0 {
+		id, err := tx.NewID()
+		if err != nil {
+			return err
+		}
+		keep = &threadRecord{ID: id, Subject: subj}
+		created = true
+	} else {
+		slices.SortFunc(found, func(a, b *threadRecord) int { return compareIDs(a.ID, b.ID) })
+		keep = found[0]
+		for _, other := range found[1:] {
+			if err := mergeThread(tx, acct, other, keep, cnt); err != nil {
+				return err
+			}
+		}
+	}
+	e.ThreadID = keep.ID
+	keep.add(e.ID, e.ReceivedAt)
+	if err := putThread(tx, acct, keep, created); err != nil {
+		return err
+	}
+	for _, mid := range threadKeyFor(e) {
+		if err := tx.PutMeta(messageIDKey(acct, mid), []byte(keep.ID)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// mergeThread moves every email of from into into, each under a new id.
+func mergeThread(tx store.Tx, acct store.AccountID, from, into *threadRecord, cnt *counter) error {
+	for _, old := range from.EmailIDs {
+		e, err := loadEmail(tx, acct, old)
+		if err != nil {
+			return err
+		}
+		before := membershipOf(e)
+		if err := tx.Delete(acct, "Email", old); err != nil {
+			return err
+		}
+		id, err := tx.NewID()
+		if err != nil {
+			return err
+		}
+		e.ID, e.ThreadID = id, into.ID
+		b, err := marshalEmail(e)
+		if err != nil {
+			return err
+		}
+		if err := tx.Create(acct, "Email", id, b); err != nil {
+			return err
+		}
+		if err := cnt.change(before, membershipOf(e)); err != nil {
+			return err
+		}
+		into.add(id, e.ReceivedAt)
+		for _, mid := range threadKeyFor(e) {
+			if err := tx.PutMeta(messageIDKey(acct, mid), []byte(into.ID)); err != nil {
+				return err
+			}
+		}
+	}
+	return tx.Delete(acct, "Thread", from.ID)
+}
+
+type emailImportItem struct {
+	BlobID     string          `json:"blobId"`
+	MailboxIDs map[string]any  `json:"mailboxIds"`
+	Keywords   map[string]any  `json:"keywords"`
+	ReceivedAt *string         `json:"receivedAt"`
+	Extra      json.RawMessage `json:"-"`
+}
+
+type emailImportArgs struct {
+	AccountID string                     `json:"accountId"`
+	IfInState *string                    `json:"ifInState"`
+	Emails    map[string]json.RawMessage `json:"emails"`
+}
+
+type emailImportResponse struct {
+	AccountID  string                    `json:"accountId"`
+	OldState   string                    `json:"oldState"`
+	NewState   string                    `json:"newState"`
+	Created    map[string]map[string]any `json:"created"`
+	NotCreated map[string]*jmap.SetError `json:"notCreated"`
+}
+
+// parsedImport is an import item checked and parsed outside the
+// transaction.
+type parsedImport struct {
+	item  emailImportItem
+	msg   *mime.Message
+	blob  store.BlobInfo
+	serr  *jmap.SetError
+	recAt time.Time
+}
+
+func parseUTCDate(s string) (time.Time, bool) {
+	t, err := time.Parse(time.RFC3339, s)
+	if err != nil || !strings.HasSuffix(s, "Z") {
+		return time.Time{}, false
+	}
+	return t, true
+}
+
+// emailImport adds messages from blobs (RFC 8621 §4.8).
+func emailImport(ctx context.Context, c *jmap.Call) (any, error) {
+	var args emailImportArgs
+	if err := c.Decode(&args); err != nil {
+		return nil, err
+	}
+	if args.Emails == nil {
+		return nil, jmap.InvalidArguments("emails is required")
+	}
+	acct, err := c.Account(ctx, args.AccountID, CapMail)
+	if err != nil {
+		return nil, err
+	}
+	if acct.IsReadOnly {
+		return nil, jmap.NewMethodError(jmap.ErrAccountReadOnly, "")
+	}
+	if len(args.Emails) > c.Limits().MaxObjectsInSet {
+		return nil, jmap.NewMethodError(jmap.ErrRequestTooLarge, "")
+	}
+	// Parse every message before the transaction, which may run again.
+	items := map[string]*parsedImport{}
+	for cid, raw := range args.Emails {
+		p := &parsedImport{}
+		items[cid] = p
+		if err := strictDecode(raw, &p.item); err != nil {
+			p.serr = jmap.InvalidProperties("malformed EmailImport: " + strings.TrimPrefix(err.Error(), "json: "))
+			continue
+		}
+		blobID, ok := c.ResolveID(p.item.BlobID)
+		if !ok || p.item.BlobID == "" {
+			p.serr = jmap.InvalidProperties("unknown blob", "blobId")
+			continue
+		}
+		info, body, err := c.Store().Blobs().Open(ctx, acct.ID, store.BlobID(blobID), 0, -1)
+		if errors.Is(err, store.ErrNotFound) {
+			p.serr = jmap.InvalidProperties("unknown blob", "blobId")
+			continue
+		} else if err != nil {
+			return nil, err
+		}
+		data, err := io.ReadAll(body)
+		body.Close()
+		if err != nil {
+			return nil, err
+		}
+		p.blob = info
+		p.msg, err = mime.Parse(data)
+		if err != nil {
+			p.serr = jmap.NewSetError("invalidEmail", "the blob is not an RFC 5322 message")
+			continue
+		}
+		p.recAt = time.Now()
+		if p.item.ReceivedAt != nil {
+			t, ok := parseUTCDate(*p.item.ReceivedAt)
+			if !ok {
+				p.serr = jmap.InvalidProperties("receivedAt must be a UTCDate", "receivedAt")
+				continue
+			}
+			p.recAt = t
+		} else if t, ok := receivedFromHeaders(p.msg); ok {
+			p.recAt = t
+		}
+	}
+	resp := &emailImportResponse{AccountID: args.AccountID}
+	changes, err := c.Store().Update(ctx, func(tx store.Tx) error {
+		resp.Created, resp.NotCreated = map[string]map[string]any{}, map[string]*jmap.SetError{}
+		st, err := tx.State(acct.ID, "Email")
+		if err != nil {
+			return err
+		}
+		resp.OldState = jmap.FormatState(uint64(st))
+		if args.IfInState != nil && *args.IfInState != resp.OldState {
+			return jmap.NewMethodError(jmap.ErrStateMismatch, "")
+		}
+		cnt := newCounter(tx, acct.ID)
+		cids := make([]string, 0, len(items))
+		for cid := range items {
+			cids = append(cids, cid)
+		}
+		slices.Sort(cids)
+		for _, cid := range cids {
+			p := items[cid]
+			if p.serr != nil {
+				resp.NotCreated[cid] = p.serr
+				continue
+			}
+			mboxes, serr := checkMailboxIDs(tx, acct.ID, anyMap(p.item.MailboxIDs), c.ResolveID)
+			if serr != nil {
+				resp.NotCreated[cid] = serr
+				continue
+			}
+			kw, serr := normalizeKeywords(anyMap(p.item.Keywords))
+			if serr != nil {
+				resp.NotCreated[cid] = serr
+				continue
+			}
+			e := &emailRecord{BlobID: string(p.blob.ID), MailboxIDs: mboxes, Keywords: kw, ReceivedAt: utcDate(p.recAt)}
+			recordFromMessage(p.msg, e)
+			if err := addEmail(tx, acct.ID, e, cnt); err != nil {
+				return err
+			}
+			resp.Created[cid] = map[string]any{"id": e.ID, "blobId": e.BlobID, "threadId": e.ThreadID, "size": e.Size}
+		}
+		return cnt.flush()
+	})
+	if err != nil {
+		return nil, err
+	}
+	for cid, v := range resp.Created {
+		c.Created(cid, v["id"].(string))
+	}
+	resp.NewState = jmap.NewState(changes, acct.ID, "Email", resp.OldState)
+	if len(resp.Created) == 0 {
+		resp.Created = nil
+	}
+	if len(resp.NotCreated) == 0 {
+		resp.NotCreated = nil
+	}
+	return resp, nil
+}
+
+// anyMap turns a decoded map into the generic value the checks take; a nil
+// map stays nil.
+func anyMap(m map[string]any) any {
+	if m == nil {
+		return nil
+	}
+	return m
+}
+
+// validateEmailUpdate checks an Email/set update: only keywords and
+// mailboxIds change (the rest is immutable), and the mailbox counts follow.
+func validateEmailUpdate(ctx context.Context, tx store.Tx, acct store.AccountID, obj, old map[string]any) *jmap.SetError {
+	if old == nil {
+		return jmap.NewSetError(jmap.SetForbidden, "emails are created with Email/import")
+	}
+	kw, serr := normalizeKeywords(obj["keywords"])
+	if serr != nil {
+		return serr
+	}
+	mboxes, serr := checkMailboxIDs(tx, acct, obj["mailboxIds"], func(s string) (string, bool) { return s, true })
+	if serr != nil {
+		return serr
+	}
+	oldRec, err := recordFromMap(old)
+	if err != nil {
+		return jmap.NewSetError(jmap.ErrServerFail, "")
+	}
+	newRec := *oldRec
+	newRec.Keywords, newRec.MailboxIDs = kw, mboxes
+	kwAny := make(map[string]any, len(kw))
+	for k := range kw {
+		kwAny[k] = true
+	}
+	mbAny := make(map[string]any, len(mboxes))
+	for k := range mboxes {
+		mbAny[k] = true
+	}
+	obj["keywords"], obj["mailboxIds"] = kwAny, mbAny
+	cnt := newCounter(tx, acct)
+	if err := cnt.change(membershipOf(oldRec), membershipOf(&newRec)); err != nil {
+		return jmap.NewSetError(jmap.ErrServerFail, "")
+	}
+	if err := cnt.flush(); err != nil {
+		return jmap.NewSetError(jmap.ErrServerFail, "")
+	}
+	return nil
+}
+
+func recordFromMap(m map[string]any) (*emailRecord, error) {
+	b, err := json.Marshal(m)
+	if err != nil {
+		return nil, err
+	}
+	var e emailRecord
+	return &e, json.Unmarshal(b, &e)
+}
+
+// destroyEmail removes an email from its thread and counts and releases its
+// blob.
+func destroyEmail(ctx context.Context, tx store.Tx, acct store.AccountID, obj map[string]any) *jmap.SetError {
+	e, err := recordFromMap(obj)
+	if err != nil {
+		return jmap.NewSetError(jmap.ErrServerFail, "")
+	}
+	if err := removeEmail(tx, acct, e); err != nil {
+		return jmap.NewSetError(jmap.ErrServerFail, "")
+	}
+	return nil
+}
+
+// removeEmail undoes addEmail except for deleting the record itself.
+func removeEmail(tx store.Tx, acct store.AccountID, e *emailRecord) error {
+	cnt := newCounter(tx, acct)
+	if err := cnt.change(membershipOf(e), nil); err != nil {
+		return err
+	}
+	if err := cnt.flush(); err != nil {
+		return err
+	}
+	t, err := loadThread(tx, acct, e.ThreadID)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return err
+	}
+	if err == nil {
+		t.remove(e.ID)
+		if err := putThread(tx, acct, t, false); err != nil {
+			return err
+		}
+	}
+	if err := tx.BlobUnref(acct, store.BlobID(e.BlobID)); err != nil && !errors.Is(err, store.ErrNotFound) {
+		return err
+	}
+	return nil
+}
+
+// preparedCreate is an Email/set create whose message was built, stored
+// as a blob and parsed before the transaction.
+type preparedCreate struct {
+	obj  map[string]any
+	msg  *mime.Message
+	blob store.BlobInfo
+	serr *jmap.SetError
+}
+
+// emailSet is the standard /set for emails (RFC 8621 §4.6): creates build
+// a message from the Email's properties; updates change keywords and
+// mailboxIds; destroys remove emails. Creates commit first, then updates
+// and destroys, as RFC 8620 §5.3 orders them.
+func emailSet(ctx context.Context, c *jmap.Call) (any, error) {
+	var args jmap.SetArgs
+	if err := c.Decode(&args); err != nil {
+		return nil, err
+	}
+	acct, err := c.Account(ctx, args.AccountID, CapMail)
+	if err != nil {
+		return nil, err
+	}
+	if acct.IsReadOnly {
+		return nil, jmap.NewMethodError(jmap.ErrAccountReadOnly, "")
+	}
+	n := len(args.Create.Keys) + len(args.Update)
+	if args.Destroy != nil {
+		n += len(*args.Destroy)
+	}
+	if n > c.Limits().MaxObjectsInSet {
+		return nil, jmap.NewMethodError(jmap.ErrRequestTooLarge, "")
+	}
+	if len(args.Create.Keys) == 0 {
+		return emailType.SetWith(ctx, c, &args)
+	}
+	preps := make([]*preparedCreate, len(args.Create.Keys))
+	for i, cid := range args.Create.Keys {
+		p := &preparedCreate{}
+		preps[i] = p
+		if err := json.Unmarshal(args.Create.Values[cid], &p.obj); err != nil || p.obj == nil {
+			p.serr = jmap.InvalidProperties("the email is not a JSON object")
+			continue
+		}
+		b := &builder{ctx: ctx, c: c, acct: acct.ID}
+		raw, serr := b.buildMessage(p.obj)
+		if serr != nil {
+			p.serr = serr
+			continue
+		}
+		p.blob, err = c.Store().Blobs().Upload(ctx, acct.ID, "message/rfc822", bytes.NewReader(raw), int64(len(raw)))
+		if err != nil {
+			return nil, err
+		}
+		if p.msg, err = mime.Parse(raw); err != nil {
+			return nil, fmt.Errorf("parse the message just built: %w", err)
+		}
+	}
+	resp := &jmap.SetResponse{AccountID: args.AccountID}
+	created := map[string]map[string]any{}
+	notCreated := map[string]*jmap.SetError{}
+	_, err = c.Store().Update(ctx, func(tx store.Tx) error {
+		clear(created)
+		clear(notCreated)
+		st, err := tx.State(acct.ID, "Email")
+		if err != nil {
+			return err
+		}
+		resp.OldState = jmap.FormatState(uint64(st))
+		if args.IfInState != nil && *args.IfInState != resp.OldState {
+			return jmap.NewMethodError(jmap.ErrStateMismatch, "")
+		}
+		cnt := newCounter(tx, acct.ID)
+		for i, cid := range args.Create.Keys {
+			p := preps[i]
+			if p.serr != nil {
+				notCreated[cid] = p.serr
+				continue
+			}
+			mboxes, serr := checkMailboxIDs(tx, acct.ID, p.obj["mailboxIds"], c.ResolveID)
+			if serr != nil {
+				notCreated[cid] = serr
+				continue
+			}
+			kw, serr := normalizeKeywords(p.obj["keywords"])
+			if serr != nil {
+				notCreated[cid] = serr
+				continue
+			}
+			at := time.Now()
+			if v, ok := p.obj["receivedAt"]; ok && v != nil {
+				s, _ := v.(string)
+				t, ok := parseUTCDate(s)
+				if !ok {
+					notCreated[cid] = jmap.InvalidProperties("receivedAt must be a UTCDate", "receivedAt")
+					continue
+				}
+				at = t
+			}
+			e := &emailRecord{BlobID: string(p.blob.ID), MailboxIDs: mboxes, Keywords: kw, ReceivedAt: utcDate(at)}
+			recordFromMessage(p.msg, e)
+			if err := addEmail(tx, acct.ID, e, cnt); err != nil {
+				return err
+			}
+			created[cid] = map[string]any{"id": e.ID, "blobId": e.BlobID, "threadId": e.ThreadID, "size": e.Size}
+		}
+		return cnt.flush()
+	})
+	if err != nil {
+		return nil, err
+	}
+	for cid, v := range created {
+		c.Created(cid, v["id"].(string))
+	}
+	rest := args
+	rest.Create, rest.IfInState = jmap.OrderedObjects{}, nil
+	later, err := emailType.SetWith(ctx, c, &rest)
+	if err != nil {
+		return nil, err
+	}
+	resp.NewState = later.NewState
+	resp.Updated, resp.Destroyed = later.Updated, later.Destroyed
+	resp.NotUpdated, resp.NotDestroyed = later.NotUpdated, later.NotDestroyed
+	if len(created) > 0 {
+		resp.Created = created
+	}
+	if len(notCreated) > 0 {
+		resp.NotCreated = notCreated
+	}
+	return resp, nil
+}
+
+func threadGet(ctx context.Context, c *jmap.Call) (any, error) {
+	var args jmap.GetArgs
+	if err := c.Decode(&args); err != nil {
+		return nil, err
+	}
+	acct, err := c.Account(ctx, args.AccountID, CapMail)
+	if err != nil {
+		return nil, err
+	}
+	if args.Properties != nil {
+		for _, p := range *args.Properties {
+			if p != "id" && p != "emailIds" {
+				return nil, jmap.InvalidArguments("unknown property %q", p)
+			}
+		}
+	}
+	if args.IDs == nil {
+		return nil, jmap.NewMethodError(jmap.ErrRequestTooLarge, "give the ids of the threads to fetch")
+	}
+	if len(*args.IDs) > c.Limits().MaxObjectsInGet {
+		return nil, jmap.NewMethodError(jmap.ErrRequestTooLarge, "")
+	}
+	resp := &jmap.GetResponse{AccountID: args.AccountID, List: []json.RawMessage{}, NotFound: []string{}}
+	err = c.Store().View(ctx, func(tx store.Tx) error {
+		st, err := tx.State(acct.ID, "Thread")
+		if err != nil {
+			return err
+		}
+		resp.State = jmap.FormatState(uint64(st))
+		seen := map[string]bool{}
+		for _, raw := range *args.IDs {
+			if seen[raw] {
+				continue
+			}
+			seen[raw] = true
+			id, _ := c.ResolveID(raw)
+			t, err := loadThread(tx, acct.ID, id)
+			if errors.Is(err, store.ErrNotFound) {
+				resp.NotFound = append(resp.NotFound, raw)
+				continue
+			} else if err != nil {
+				return err
+			}
+			out := map[string]any{"id": t.ID}
+			if args.Properties == nil || slices.Contains(*args.Properties, "emailIds") {
+				out["emailIds"] = t.EmailIDs
+			}
+			b, err := json.Marshal(out)
+			if err != nil {
+				return err
+			}
+			resp.List = append(resp.List, b)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return resp, nil
+}
+
+// lookupEmailBlob finds the emails whose message is the blob.
+func lookupEmailBlob(ctx context.Context, tx store.Tx, acct store.AccountID, blob store.BlobID) ([]string, error) {
+	var out []string
+	for o, err := range tx.Scan(acct, "Email") {
+		if err != nil {
+			return nil, err
+		}
+		var e struct {
+			BlobID string `json:"blobId"`
+		}
+		if json.Unmarshal(o.Data, &e) == nil && e.BlobID == string(blob) {
+			out = append(out, o.ID)
+		}
+	}
+	return out, nil
+}
+
+// lookupThreadBlob finds the threads of the emails whose message is the
+// blob.
+func lookupThreadBlob(ctx context.Context, tx store.Tx, acct store.AccountID, blob store.BlobID) ([]string, error) {
+	ids, err := lookupEmailBlob(ctx, tx, acct, blob)
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, id := range ids {
+		e, err := loadEmail(tx, acct, id)
+		if err != nil {
+			return nil, err
+		}
+		if !slices.Contains(out, e.ThreadID) {
+			out = append(out, e.ThreadID)
+		}
+	}
+	return out, nil
+}

@@ -1,0 +1,495 @@
+package methods
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/jmapd/jmapd/internal/mime"
+	"github.com/jmapd/jmapd/jmap"
+	"github.com/jmapd/jmapd/store"
+)
+
+// emailSortOptions are the Email/query sort properties (RFC 8621 §4.4.2),
+// advertised as emailQuerySortOptions.
+var emailSortOptions = []string{"receivedAt", "size", "from", "to", "subject", "sentAt", "hasKeyword",
+	"allInThreadHaveKeyword", "someInThreadHaveKeyword"}
+
+type emailQueryArgs struct {
+	jmap.QueryArgs
+	CollapseThreads bool `json:"collapseThreads"`
+}
+
+// queryContext holds what conditions about threads and bodies need,
+// computed once per query.
+type queryContext struct {
+	ctx      context.Context
+	c        *jmap.Call
+	acct     store.AccountID
+	threads  map[string][]*emailRecord
+	messages map[string]*mime.Message
+}
+
+func (q *queryContext) message(e *emailRecord) *mime.Message {
+	if m, ok := q.messages[e.ID]; ok {
+		return m
+	}
+	m, err := openMessage(q.ctx, q.c.Store(), q.acct, e.BlobID)
+	if err != nil {
+		m = nil
+	}
+	q.messages[e.ID] = m
+	return m
+}
+
+func containsFold(s, sub string) bool {
+	return strings.Contains(strings.ToLower(s), strings.ToLower(sub))
+}
+
+func addressesContain(list []mime.Address, s string) bool {
+	for _, a := range list {
+		if containsFold(a.Email, s) || (a.Name != nil && containsFold(*a.Name, s)) {
+			return true
+		}
+	}
+	return false
+}
+
+func (q *queryContext) bodyContains(e *emailRecord, s string) bool {
+	m := q.message(e)
+	if m == nil {
+		return false
+	}
+	text, html, _ := m.BodyLists()
+	for _, p := range append(text, html...) {
+		if t, _ := m.Text(p); containsFold(t, s) {
+			return true
+		}
+	}
+	return false
+}
+
+// compileEmailCondition compiles one FilterCondition (RFC 8621 §4.4.1).
+func (q *queryContext) compileEmailCondition(cond map[string]any) (func(map[string]any) bool, error) {
+	type test func(e *emailRecord) bool
+	var tests []test
+	bad := func(k, want string) error {
+		return jmap.NewMethodError(jmap.ErrUnsupportedFilter, fmt.Sprintf("%s must be %s", k, want))
+	}
+	keyword := func(k string, v any) (string, error) {
+		s, ok := v.(string)
+		if !ok || !validKeyword(s) {
+			return "", bad(k, "a keyword")
+		}
+		return strings.ToLower(s), nil
+	}
+	threadTest := func(kw string, want func(n, total int) bool) test {
+		return func(e *emailRecord) bool {
+			members := q.threads[e.ThreadID]
+			n := 0
+			for _, m := range members {
+				if m.Keywords[kw] {
+					n++
+				}
+			}
+			return want(n, len(members))
+		}
+	}
+	for k, v := range cond {
+		switch k {
+		case "inMailbox":
+			id, ok := v.(string)
+			if !ok {
+				return nil, bad(k, "an id")
+			}
+			if real, ok := q.c.ResolveID(id); ok {
+				id = real
+			}
+			tests = append(tests, func(e *emailRecord) bool { return e.MailboxIDs[id] })
+		case "inMailboxOtherThan":
+			list, ok := v.([]any)
+			if !ok {
+				return nil, bad(k, "an array of ids")
+			}
+			ex := map[string]bool{}
+			for _, x := range list {
+				s, ok := x.(string)
+				if !ok {
+					return nil, bad(k, "an array of ids")
+				}
+				if real, ok := q.c.ResolveID(s); ok {
+					s = real
+				}
+				ex[s] = true
+			}
+			tests = append(tests, func(e *emailRecord) bool {
+				for m := range e.MailboxIDs {
+					if !ex[m] {
+						return true
+					}
+				}
+				return false
+			})
+		case "before", "after":
+			s, ok := v.(string)
+			t, valid := parseUTCDate(s)
+			if !ok || !valid {
+				return nil, bad(k, "a UTCDate")
+			}
+			at := utcDate(t)
+			if k == "before" {
+				tests = append(tests, func(e *emailRecord) bool { return e.ReceivedAt < at })
+			} else {
+				tests = append(tests, func(e *emailRecord) bool { return e.ReceivedAt >= at })
+			}
+		case "minSize", "maxSize":
+			n, ok := v.(float64)
+			if !ok || n < 0 {
+				return nil, bad(k, "an unsigned integer")
+			}
+			if k == "minSize" {
+				tests = append(tests, func(e *emailRecord) bool { return float64(e.Size) >= n })
+			} else {
+				tests = append(tests, func(e *emailRecord) bool { return float64(e.Size) < n })
+			}
+		case "allInThreadHaveKeyword", "someInThreadHaveKeyword", "noneInThreadHaveKeyword":
+			kw, err := keyword(k, v)
+			if err != nil {
+				return nil, err
+			}
+			switch k {
+			case "allInThreadHaveKeyword":
+				tests = append(tests, threadTest(kw, func(n, total int) bool { return n == total }))
+			case "someInThreadHaveKeyword":
+				tests = append(tests, threadTest(kw, func(n, _ int) bool { return n > 0 }))
+			default:
+				tests = append(tests, threadTest(kw, func(n, _ int) bool { return n == 0 }))
+			}
+		case "hasKeyword", "notKeyword":
+			kw, err := keyword(k, v)
+			if err != nil {
+				return nil, err
+			}
+			want := k == "hasKeyword"
+			tests = append(tests, func(e *emailRecord) bool { return e.Keywords[kw] == want })
+		case "hasAttachment":
+			b, ok := v.(bool)
+			if !ok {
+				return nil, bad(k, "a boolean")
+			}
+			tests = append(tests, func(e *emailRecord) bool { return e.HasAttachment == b })
+		case "from", "to", "cc", "bcc", "subject", "body", "text":
+			s, ok := v.(string)
+			if !ok {
+				return nil, bad(k, "a string")
+			}
+			field := k
+			tests = append(tests, func(e *emailRecord) bool {
+				subject := ""
+				if e.Subject != nil {
+					subject = *e.Subject
+				}
+				switch field {
+				case "from":
+					return addressesContain(e.From, s)
+				case "to":
+					return addressesContain(e.To, s)
+				case "cc":
+					return addressesContain(e.Cc, s)
+				case "bcc":
+					return addressesContain(e.Bcc, s)
+				case "subject":
+					return containsFold(subject, s)
+				case "body":
+					return q.bodyContains(e, s)
+				}
+				return addressesContain(e.From, s) || addressesContain(e.To, s) || addressesContain(e.Cc, s) ||
+					addressesContain(e.Bcc, s) || containsFold(subject, s) || q.bodyContains(e, s)
+			})
+		case "header":
+			list, ok := v.([]any)
+			if !ok || len(list) == 0 || len(list) > 2 {
+				return nil, bad(k, "an array of a header name and an optional value")
+			}
+			name, ok := list[0].(string)
+			if !ok || name == "" {
+				return nil, bad(k, "an array of a header name and an optional value")
+			}
+			var value *string
+			if len(list) == 2 {
+				s, ok := list[1].(string)
+				if !ok {
+					return nil, bad(k, "an array of a header name and an optional value")
+				}
+				value = &s
+			}
+			tests = append(tests, func(e *emailRecord) bool {
+				m := q.message(e)
+				if m == nil {
+					return false
+				}
+				for _, hv := range mime.Values(m.Headers, name) {
+					if value == nil || containsFold(mime.AsText(hv), *value) {
+						return true
+					}
+				}
+				return false
+			})
+		default:
+			return nil, jmap.NewMethodError(jmap.ErrUnsupportedFilter, fmt.Sprintf("unknown condition %q", k))
+		}
+	}
+	return func(o map[string]any) bool {
+		e := o["_email"].(*emailRecord)
+		for _, t := range tests {
+			if !t(e) {
+				return false
+			}
+		}
+		return true
+	}, nil
+}
+
+func firstAddress(list []mime.Address) string {
+	if len(list) == 0 {
+		return ""
+	}
+	if list[0].Name != nil && *list[0].Name != "" {
+		return *list[0].Name
+	}
+	return list[0].Email
+}
+
+// emailSorter compiles Email/query comparators (RFC 8621 §4.4.2).
+func (q *queryContext) emailSorter(sorts []jmap.Comparator) (func(a, b *emailRecord) int, error) {
+	type step func(a, b *emailRecord) int
+	var steps []step
+	for _, s := range sorts {
+		coll := s.Collation
+		if _, ok := jmap.CompareStrings(coll, "", ""); !ok {
+			return nil, jmap.NewMethodError(jmap.ErrUnsupportedSort, fmt.Sprintf("unknown collation %q", coll))
+		}
+		strCmp := func(f func(e *emailRecord) string) step {
+			return func(a, b *emailRecord) int { r, _ := jmap.CompareStrings(coll, f(a), f(b)); return r }
+		}
+		var st step
+		switch s.Property {
+		case "receivedAt":
+			st = func(a, b *emailRecord) int { return strings.Compare(a.ReceivedAt, b.ReceivedAt) }
+		case "size":
+			st = func(a, b *emailRecord) int { return int(a.Size - b.Size) }
+		case "from":
+			st = strCmp(func(e *emailRecord) string { return firstAddress(e.From) })
+		case "to":
+			st = strCmp(func(e *emailRecord) string { return firstAddress(e.To) })
+		case "subject":
+			st = strCmp(func(e *emailRecord) string {
+				if e.Subject == nil {
+					return ""
+				}
+				return baseSubject(*e.Subject)
+			})
+		case "sentAt":
+			st = func(a, b *emailRecord) int {
+				x, y := "", ""
+				if a.SentAt != nil {
+					x = *a.SentAt
+				}
+				if b.SentAt != nil {
+					y = *b.SentAt
+				}
+				return strings.Compare(x, y)
+			}
+		case "hasKeyword", "allInThreadHaveKeyword", "someInThreadHaveKeyword":
+			kw := strings.ToLower(s.Keyword)
+			if !validKeyword(kw) {
+				return nil, jmap.NewMethodError(jmap.ErrUnsupportedSort, s.Property+" needs a keyword")
+			}
+			prop := s.Property
+			has := func(e *emailRecord) int {
+				switch prop {
+				case "hasKeyword":
+					if e.Keywords[kw] {
+						return 1
+					}
+					return 0
+				}
+				members := q.threads[e.ThreadID]
+				n := 0
+				for _, m := range members {
+					if m.Keywords[kw] {
+						n++
+					}
+				}
+				if (prop == "allInThreadHaveKeyword" && n == len(members)) || (prop == "someInThreadHaveKeyword" && n > 0) {
+					return 1
+				}
+				return 0
+			}
+			st = func(a, b *emailRecord) int { return has(a) - has(b) }
+		default:
+			return nil, jmap.NewMethodError(jmap.ErrUnsupportedSort, fmt.Sprintf("cannot sort by %q", s.Property))
+		}
+		if !s.Ascending() {
+			inner := st
+			st = func(a, b *emailRecord) int { return -inner(a, b) }
+		}
+		steps = append(steps, st)
+	}
+	if len(sorts) == 0 {
+		// No sort given: newest first.
+		steps = append(steps, func(a, b *emailRecord) int { return strings.Compare(b.ReceivedAt, a.ReceivedAt) })
+	}
+	return func(a, b *emailRecord) int {
+		for _, st := range steps {
+			if r := st(a, b); r != 0 {
+				return r
+			}
+		}
+		return compareIDs(a.ID, b.ID)
+	}, nil
+}
+
+// emailResults returns the sorted ids matching the query.
+func emailResults(ctx context.Context, c *jmap.Call, tx store.Tx, acct store.AccountID, args *emailQueryArgs) ([]string, error) {
+	q := &queryContext{ctx: ctx, c: c, acct: acct, threads: map[string][]*emailRecord{}, messages: map[string]*mime.Message{}}
+	f, err := jmap.CompileFilter(args.Filter, q.compileEmailCondition)
+	if err != nil {
+		return nil, err
+	}
+	cmp, err := q.emailSorter(args.Sort)
+	if err != nil {
+		return nil, err
+	}
+	var all []*emailRecord
+	n := 0
+	for o, err := range tx.Scan(acct, "Email") {
+		if err != nil {
+			return nil, err
+		}
+		if n++; n%256 == 0 && ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		e, err := loadEmailBytes(o.Data)
+		if err != nil {
+			return nil, err
+		}
+		all = append(all, e)
+		q.threads[e.ThreadID] = append(q.threads[e.ThreadID], e)
+	}
+	var hits []*emailRecord
+	for _, e := range all {
+		if f(map[string]any{"_email": e}) {
+			hits = append(hits, e)
+		}
+	}
+	slices.SortStableFunc(hits, cmp)
+	ids := make([]string, 0, len(hits))
+	seenThread := map[string]bool{}
+	for _, e := range hits {
+		if args.CollapseThreads {
+			if seenThread[e.ThreadID] {
+				continue
+			}
+			seenThread[e.ThreadID] = true
+		}
+		ids = append(ids, e.ID)
+	}
+	return ids, nil
+}
+
+// emailQuery searches emails (RFC 8621 §4.4).
+func emailQuery(ctx context.Context, c *jmap.Call) (any, error) {
+	var args emailQueryArgs
+	if err := c.Decode(&args); err != nil {
+		return nil, err
+	}
+	if args.Limit != nil && *args.Limit < 0 {
+		return nil, jmap.InvalidArguments("limit must not be negative")
+	}
+	acct, err := c.Account(ctx, args.AccountID, CapMail)
+	if err != nil {
+		return nil, err
+	}
+	var resp *jmap.QueryResponse
+	err = c.Store().View(ctx, func(tx store.Tx) error {
+		st, err := tx.State(acct.ID, "Email")
+		if err != nil {
+			return err
+		}
+		ids, err := emailResults(ctx, c, tx, acct.ID, &args)
+		if err != nil {
+			return err
+		}
+		page, pos, err := jmap.Window(ids, &args.QueryArgs)
+		if err != nil {
+			return err
+		}
+		resp = &jmap.QueryResponse{AccountID: args.AccountID, QueryState: jmap.FormatState(uint64(st)),
+			CanCalculateChanges: true, Position: pos, IDs: page}
+		if args.CalculateTotal {
+			n := len(ids)
+			resp.Total = &n
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return resp, nil
+}
+
+type emailQueryChangesArgs struct {
+	jmap.QueryChangesArgs
+	CollapseThreads bool `json:"collapseThreads"`
+}
+
+// emailQueryChanges reports changes to Email/query results (RFC 8621
+// §4.5). With collapseThreads a change to one email can change which email
+// stands for its thread, so that case answers cannotCalculateChanges when
+// anything changed.
+func emailQueryChanges(ctx context.Context, c *jmap.Call) (any, error) {
+	var args emailQueryChangesArgs
+	if err := c.Decode(&args); err != nil {
+		return nil, err
+	}
+	if err := jmap.CheckQueryChangesArgs(&args.QueryChangesArgs); err != nil {
+		return nil, err
+	}
+	acct, err := c.Account(ctx, args.AccountID, CapMail)
+	if err != nil {
+		return nil, err
+	}
+	var resp *jmap.QueryChangesResponse
+	err = c.Store().View(ctx, func(tx store.Tx) error {
+		set, err := jmap.ReadChanges(tx, acct.ID, "Email", args.SinceQueryState, 0)
+		if err != nil {
+			return err
+		}
+		changed := len(set.Created) + len(set.Updated) + len(set.Destroyed)
+		if args.CollapseThreads && changed > 0 {
+			return jmap.NewMethodError(jmap.ErrCannotCalculateChanges, "")
+		}
+		qa := &emailQueryArgs{QueryArgs: jmap.QueryArgs{AccountID: args.AccountID, Filter: args.Filter, Sort: args.Sort}}
+		ids, err := emailResults(ctx, c, tx, acct.ID, qa)
+		if err != nil {
+			return err
+		}
+		removed, added, err := jmap.QueryChangesFromLog(set, ids, args.MaxChanges)
+		if err != nil {
+			return err
+		}
+		resp = &jmap.QueryChangesResponse{AccountID: args.AccountID, OldQueryState: args.SinceQueryState,
+			NewQueryState: set.NewState, Removed: removed, Added: added}
+		if args.CalculateTotal {
+			n := len(ids)
+			resp.Total = &n
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return resp, nil
+}
