@@ -201,6 +201,20 @@ func (a *Authenticator) begin(now time.Time, addr, acct string) (attempt, time.D
 	return attempt{}, max(waitAddr, waitAcct), false
 }
 
+// allowed reports whether the client address and, when acct is not empty,
+// the account may still log in, charging nothing: it is for credentials
+// found in the cache, which are known to be right. Charging those would let
+// a user's own concurrent requests use up the failures and be throttled.
+func (a *Authenticator) allowed(now time.Time, addr, acct string) (time.Duration, bool) {
+	if wait, ok := a.byAddr.check(now, addr); !ok {
+		return wait, false
+	}
+	if acct != "" {
+		return a.byAcct.check(now, acct)
+	}
+	return 0, true
+}
+
 // succeeded takes back the charges of an attempt that did not fail.
 func (a *Authenticator) succeeded(at attempt) {
 	a.byAddr.refund(at.addr)
@@ -214,14 +228,16 @@ var testHookVerified func()
 // basic authenticates an email address and password.
 func (a *Authenticator) basic(ctx context.Context, addr, user, pass string) (store.PrincipalID, time.Duration, error) {
 	now := a.opt.Now()
+	key := a.cacheKey('b', user, pass)
+	if id, ok := a.lookup(key, now); ok {
+		if wait, ok := a.allowed(now, addr, user); !ok {
+			return "", wait, ErrThrottled
+		}
+		return id, 0, nil
+	}
 	at, wait, ok := a.begin(now, addr, user)
 	if !ok {
 		return "", wait, ErrThrottled
-	}
-	key := a.cacheKey('b', user, pass)
-	if id, ok := a.lookup(key, now); ok {
-		a.succeeded(at)
-		return id, 0, nil
 	}
 	gen := a.generation()
 	id, err := a.verifyPassword(ctx, user, pass)
@@ -291,14 +307,16 @@ func (a *Authenticator) verifyPassword(ctx context.Context, user, pass string) (
 // bearer authenticates a token secret.
 func (a *Authenticator) bearer(ctx context.Context, addr, secret string) (store.PrincipalID, time.Duration, error) {
 	now := a.opt.Now()
+	key := a.cacheKey('t', secret, "")
+	if id, ok := a.lookup(key, now); ok {
+		if wait, ok := a.allowed(now, addr, ""); !ok {
+			return "", wait, ErrThrottled
+		}
+		return id, 0, nil
+	}
 	at, wait, ok := a.begin(now, addr, "")
 	if !ok {
 		return "", wait, ErrThrottled
-	}
-	key := a.cacheKey('t', secret, "")
-	if id, ok := a.lookup(key, now); ok {
-		a.succeeded(at)
-		return id, 0, nil
 	}
 	gen := a.generation()
 	var id store.PrincipalID

@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -540,6 +541,48 @@ func TestAuthenticate_ConcurrentGuessesStayWithinLimit(t *testing.T) {
 	}
 	if unauthorized != 3 || throttled != n-3 {
 		t.Errorf("%d guesses verified and %d throttled; want 3 and %d", unauthorized, throttled, n-3)
+	}
+}
+
+// A cached credential is known to be right, so checking it charges no
+// failure: many clients of one user behind one address, sending requests
+// at the same time, are never told they failed too often.
+func TestAuthenticate_ConcurrentCachedLoginsAreNotThrottled(t *testing.T) {
+	_, a, _ := setup(t, Options{MaxFailures: 1, Window: time.Minute})
+	const addr = "198.51.100.7:1"
+	bearer := addToken(t, a.st, "p1", "t1")
+	for _, h := range []string{"", "Bearer " + bearer} {
+		r := basicReq("alice@example.test", alicePass, addr)
+		if h != "" {
+			r = headerReq(h, addr)
+		}
+		if _, _, err := a.Authenticate(context.Background(), r); err != nil {
+			t.Fatalf("first login: %v", err)
+		}
+	}
+	const clients, requests = 32, 200
+	var throttled, failed atomic.Int64
+	var wg sync.WaitGroup
+	for i := range clients {
+		wg.Go(func() {
+			for range requests {
+				r := basicReq("alice@example.test", alicePass, addr)
+				if i%2 == 1 {
+					r = headerReq("Bearer "+bearer, addr)
+				}
+				id, _, err := a.Authenticate(context.Background(), r)
+				switch {
+				case err == ErrThrottled:
+					throttled.Add(1)
+				case err != nil || id != "p1":
+					failed.Add(1)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if throttled.Load() != 0 || failed.Load() != 0 {
+		t.Errorf("%d of %d cached logins throttled and %d failed; want none", throttled.Load(), clients*requests, failed.Load())
 	}
 }
 

@@ -23,7 +23,9 @@
 //     every attempt for it answers ErrThrottled until the window ends, right
 //     credentials and cached ones included. A success removes only its own
 //     provisional count, never other failures, so a valid login cannot be
-//     used to reset a counter.
+//     used to reset a counter. Credentials found in the cache are known to
+//     be right and are charged nothing, only checked against the counters,
+//     so a user's own concurrent requests cannot throttle one another.
 //   - The cache and the failure counters are bounded in size, and expired
 //     entries are dropped as time passes.
 package auth

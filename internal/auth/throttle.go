@@ -66,6 +66,18 @@ func (t *throttle) begin(now time.Time, key string) (wait time.Duration, c charg
 	return 0, charge{f: f, key: key, start: f.start}, true
 }
 
+// check reports, charging nothing, whether key may still fail at now; if
+// it may not, it also returns how long until its window ends.
+func (t *throttle) check(now time.Time, key string) (wait time.Duration, ok bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	f := t.m[key]
+	if f == nil || !f.live(now, t.window) || f.n < t.limit {
+		return 0, true
+	}
+	return f.start.Add(t.window).Sub(now), false
+}
+
 // refund takes back a charge, for an attempt that succeeded or could not be
 // decided (a store error). A charge whose window has since been restarted is
 // not taken from the new window.
