@@ -53,6 +53,9 @@ type Accounts interface {
 	// Lookup returns an account the caller may reach, listed or not, or
 	// store.ErrNotFound (answered as accountNotFound).
 	Lookup(ctx context.Context, c *Caller, id store.AccountID) (*Account, error)
+	// SessionState returns the state of the caller's session alone, as
+	// every API response carries it (RFC 8620 §3.4).
+	SessionState(ctx context.Context, c *Caller) (string, error)
 }
 
 // Handler runs one method call and returns its response arguments.

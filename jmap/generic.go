@@ -19,7 +19,9 @@ type Type struct {
 	Name string
 	// Capability is the URN a request must use to call the type's methods.
 	Capability string
-	// Properties lists every property of the type, "id" included.
+	// Properties lists every property of the type, "id" included. Records
+	// the generic methods write hold exactly these (and no PerUser ones),
+	// which lets /get return them without decoding.
 	Properties []string
 	// ServerSet lists properties the client may not set ("id" always is).
 	ServerSet []string
@@ -176,6 +178,9 @@ func (t *Type) get(ctx context.Context, c *Call) (any, error) {
 		}
 		resp.State = FormatState(uint64(st))
 		emit := func(data []byte) error {
+			if t.View == nil {
+				return emitRaw(resp, data, props, args.Properties == nil)
+			}
 			obj, err := t.view(ctx, tx, acct.ID, data)
 			if err != nil {
 				return err
@@ -498,4 +503,33 @@ func NewState(changes []store.StateChange, acct store.AccountID, typ, old string
 		}
 	}
 	return old
+}
+
+// emitRaw adds a stored record to a /get response without decoding its
+// values: whole when every property is asked for (records the generic
+// methods write hold exactly the type's properties), otherwise with the
+// asked members picked out, null where absent.
+func emitRaw(resp *GetResponse, data []byte, props []string, all bool) error {
+	if all {
+		resp.List = append(resp.List, data)
+		return nil
+	}
+	var members map[string]json.RawMessage
+	if err := json.Unmarshal(data, &members); err != nil {
+		return fmt.Errorf("stored record: %w", err)
+	}
+	out := make(map[string]json.RawMessage, len(props))
+	for _, p := range props {
+		v, ok := members[p]
+		if !ok {
+			v = json.RawMessage("null")
+		}
+		out[p] = v
+	}
+	b, err := json.Marshal(out)
+	if err != nil {
+		return err
+	}
+	resp.List = append(resp.List, b)
+	return nil
 }

@@ -322,7 +322,7 @@ func (s *Server) api(w http.ResponseWriter, r *http.Request) {
 		WriteProblem(w, notRequest(err.Error()))
 		return
 	}
-	_, _, state, err := s.Registry.Accounts.Session(ctx, caller)
+	state, err := s.Registry.Accounts.SessionState(ctx, caller)
 	if err != nil {
 		zerolog.Ctx(ctx).Error().Err(err).Msg("session state")
 		WriteProblem(w, &Problem{Type: "about:blank", Status: http.StatusInternalServerError, Detail: "internal error"})

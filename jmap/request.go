@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"unicode/utf8"
 )
@@ -26,7 +25,7 @@ func DefaultLimits() Limits {
 		MaxSizeUpload:         50_000_000,
 		MaxConcurrentUpload:   4,
 		MaxSizeRequest:        10_000_000,
-		MaxConcurrentRequests: 16,
+		MaxConcurrentRequests: 32,
 		MaxCallsInRequest:     64,
 		MaxObjectsInGet:       1000,
 		MaxObjectsInSet:       1000,
@@ -109,46 +108,70 @@ func notRequest(detail string) *Problem {
 
 // checkIJSON enforces the I-JSON rule (RFC 7493 §2.3) that the encoding
 // library does not: no object has two members of the same name. body must
-// already be valid JSON.
+// already be valid JSON; the scan only tracks strings and nesting.
 func checkIJSON(body []byte) error {
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.UseNumber()
-	// One set of names per open object; nil marks an open array.
-	var stack []map[string]bool
-	expectKey := false
-	for {
-		tok, err := dec.Token()
-		if err != nil {
-			if err == io.EOF {
-				return nil
-			}
-			return err
-		}
-		if d, ok := tok.(json.Delim); ok {
-			switch d {
-			case '{':
-				stack = append(stack, map[string]bool{})
-				expectKey = true
-			case '[':
-				stack = append(stack, nil)
-				expectKey = false
-			case '}', ']':
-				stack = stack[:len(stack)-1]
-				expectKey = len(stack) > 0 && stack[len(stack)-1] != nil
-			}
-			continue
-		}
-		if expectKey {
-			name, _ := tok.(string)
-			top := stack[len(stack)-1]
-			if top[name] {
-				return fmt.Errorf("duplicate member %q", name)
-			}
-			top[name] = true
-			expectKey = false
-			continue
-		}
-		// A scalar value: in an object the next token is a name again.
-		expectKey = len(stack) > 0 && stack[len(stack)-1] != nil
+	type level struct {
+		object bool
+		names  [][]byte // member names, decoded when they had escapes
+		set    map[string]bool
 	}
+	var stack []level
+	expectName := false
+	for i := 0; i < len(body); i++ {
+		switch c := body[i]; c {
+		case '{':
+			stack = append(stack, level{object: true})
+			expectName = true
+		case '[':
+			stack = append(stack, level{})
+			expectName = false
+		case '}', ']':
+			stack = stack[:len(stack)-1]
+		case ',':
+			expectName = len(stack) > 0 && stack[len(stack)-1].object
+		case '"':
+			start := i + 1
+			escaped := false
+			for i++; body[i] != '"'; i++ {
+				if body[i] == '\\' {
+					escaped = true
+					i++
+				}
+			}
+			if !expectName {
+				continue
+			}
+			expectName = false
+			name := body[start:i]
+			if escaped {
+				var s string
+				if err := json.Unmarshal(body[start-1:i+1], &s); err != nil {
+					return err
+				}
+				name = []byte(s)
+			}
+			top := &stack[len(stack)-1]
+			if top.set != nil {
+				if top.set[string(name)] {
+					return fmt.Errorf("duplicate member %q", name)
+				}
+				top.set[string(name)] = true
+				continue
+			}
+			for _, n := range top.names {
+				if bytes.Equal(n, name) {
+					return fmt.Errorf("duplicate member %q", name)
+				}
+			}
+			top.names = append(top.names, name)
+			if len(top.names) > 16 {
+				// Large objects (a /set of many records) switch to a set.
+				top.set = make(map[string]bool, 2*len(top.names))
+				for _, n := range top.names {
+					top.set[string(n)] = true
+				}
+			}
+		}
+	}
+	return nil
 }

@@ -116,10 +116,30 @@ func (a *Accounts) Session(ctx context.Context, c *jmap.Caller) ([]*jmap.Account
 			primary[urn] = p.Account
 		}
 	}
-	// The session changes when principals change: the state follows the
-	// principal type's state, salted per user so states do not leak counts.
-	sum := sha256.Sum256(fmt.Appendf(nil, "%s\x00%d", c.Principal, st))
-	return accts, primary, hex.EncodeToString(sum[:6]), nil
+	return accts, primary, sessionState(c.Principal, st), nil
+}
+
+// sessionState derives the session state: the session changes when
+// principals change, so the state follows the principal type's state,
+// salted per user so that states do not leak counts.
+func sessionState(who store.PrincipalID, st store.State) string {
+	sum := sha256.Sum256(fmt.Appendf(nil, "%s\x00%d", who, st))
+	return hex.EncodeToString(sum[:6])
+}
+
+// SessionState returns the caller's session state without building the
+// session.
+func (a *Accounts) SessionState(ctx context.Context, c *jmap.Caller) (string, error) {
+	var st store.State
+	err := a.st.View(ctx, func(tx store.Tx) error {
+		var err error
+		st, err = tx.State(store.SystemAccount, badger.PrincipalType)
+		return err
+	})
+	if err != nil {
+		return "", err
+	}
+	return sessionState(c.Principal, st), nil
 }
 
 // Lookup returns the account if the caller may reach it.

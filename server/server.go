@@ -53,6 +53,8 @@ type Server struct {
 	url     string
 	stop    context.CancelFunc
 	bg      sync.WaitGroup
+	// usernames caches each principal's login name (email) by id.
+	usernames sync.Map
 }
 
 // New opens the store in the configured data directory, listens on the
@@ -157,7 +159,7 @@ func New(ctx context.Context, opt Options) (*Server, error) {
 	s.bg.Add(2)
 	go func() {
 		defer s.bg.Done()
-		if err := admin.ServeListener(bgctx, adminLn, st, log, s.auth.Flush); err != nil && bgctx.Err() == nil {
+		if err := admin.ServeListener(bgctx, adminLn, st, log, s.adminChanged); err != nil && bgctx.Err() == nil {
 			log.Error().Err(err).Msg("admin socket stopped")
 		}
 	}()
@@ -212,6 +214,9 @@ func (s *Server) authenticate(r *http.Request) (*jmap.Caller, time.Duration, err
 	if err != nil {
 		return nil, retry, err
 	}
+	if name, ok := s.usernames.Load(id); ok {
+		return &jmap.Caller{Principal: id, Username: name.(string)}, 0, nil
+	}
 	var p *store.Principal
 	err = s.st.View(r.Context(), func(tx store.Tx) error {
 		var err error
@@ -221,7 +226,15 @@ func (s *Server) authenticate(r *http.Request) (*jmap.Caller, time.Duration, err
 	if err != nil {
 		return nil, 0, err
 	}
+	s.usernames.Store(id, p.Email)
 	return &jmap.Caller{Principal: id, Username: p.Email}, 0, nil
+}
+
+// adminChanged runs after every admin command that changed something:
+// cached logins and names are forgotten, so the change holds at once.
+func (s *Server) adminChanged() {
+	s.auth.Flush()
+	s.usernames.Clear()
 }
 
 func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {

@@ -61,7 +61,7 @@ type Limits struct {
 	// MaxSizeRequest is the largest API request in octets (default 10000000).
 	MaxSizeRequest int64 `toml:"max_size_request"`
 	// MaxConcurrentRequests is the number of API requests a user may run at
-	// once (default 16).
+	// once (default 32).
 	MaxConcurrentRequests int `toml:"max_concurrent_requests"`
 	// MaxCallsInRequest is the most method calls in one request (default 64).
 	MaxCallsInRequest int `toml:"max_calls_in_request"`
@@ -138,7 +138,7 @@ func Default() Config {
 			MaxSizeUpload:         50_000_000,
 			MaxConcurrentUpload:   4,
 			MaxSizeRequest:        10_000_000,
-			MaxConcurrentRequests: 16,
+			MaxConcurrentRequests: 32,
 			MaxCallsInRequest:     64,
 			MaxObjectsInGet:       1000,
 			MaxObjectsInSet:       1000,

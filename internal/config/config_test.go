@@ -44,7 +44,7 @@ func TestDefault_Values(t *testing.T) {
 		c.LogLevel != "info" || c.LogFormat != "auto" {
 		t.Errorf("top-level defaults: %+v", c)
 	}
-	want := Limits{50000000, 4, 10000000, 16, 64, 1000, 1000}
+	want := Limits{50000000, 4, 10000000, 32, 64, 1000, 1000}
 	if c.Limits != want {
 		t.Errorf("Limits = %+v, want %+v", c.Limits, want)
 	}
