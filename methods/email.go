@@ -125,6 +125,9 @@ func addEmail(tx store.Tx, acct store.AccountID, e *emailRecord, cnt *counter) e
 	if err := tx.BlobRef(acct, store.BlobID(e.BlobID)); err != nil {
 		return fmt.Errorf("reference blob %s: %w", e.BlobID, err)
 	}
+	if err := indexEmail(tx, acct, e, e.MailboxIDs, true, true); err != nil {
+		return err
+	}
 	return cnt.change(nil, membershipOf(e))
 }
 
@@ -197,6 +200,9 @@ func mergeThread(tx store.Tx, acct store.AccountID, from, into *threadRecord, cn
 			return err
 		}
 		before := membershipOf(e)
+		if err := indexEmail(tx, acct, e, e.MailboxIDs, true, false); err != nil {
+			return err
+		}
 		if err := tx.Delete(acct, "Email", old); err != nil {
 			return err
 		}
@@ -213,6 +219,9 @@ func mergeThread(tx store.Tx, acct store.AccountID, from, into *threadRecord, cn
 			return err
 		}
 		if err := cnt.change(before, membershipOf(e)); err != nil {
+			return err
+		}
+		if err := indexEmail(tx, acct, e, e.MailboxIDs, true, true); err != nil {
 			return err
 		}
 		into.add(id, e.ReceivedAt)
@@ -428,6 +437,9 @@ func validateEmailUpdate(ctx context.Context, tx store.Tx, acct store.AccountID,
 	if err := cnt.change(membershipOf(oldRec), membershipOf(&newRec)); err != nil {
 		return jmap.NewSetError(jmap.ErrServerFail, "")
 	}
+	if err := indexMove(tx, acct, &newRec, oldRec.MailboxIDs, newRec.MailboxIDs); err != nil {
+		return jmap.NewSetError(jmap.ErrServerFail, "")
+	}
 	if err := cnt.flush(); err != nil {
 		return jmap.NewSetError(jmap.ErrServerFail, "")
 	}
@@ -458,6 +470,9 @@ func destroyEmail(ctx context.Context, tx store.Tx, acct store.AccountID, obj ma
 
 // removeEmail undoes addEmail except for deleting the record itself.
 func removeEmail(tx store.Tx, acct store.AccountID, e *emailRecord) error {
+	if err := indexEmail(tx, acct, e, e.MailboxIDs, true, false); err != nil {
+		return err
+	}
 	cnt := newCounter(tx, acct)
 	if err := cnt.change(membershipOf(e), nil); err != nil {
 		return err

@@ -341,11 +341,17 @@ func (q *queryContext) emailSorter(sorts []jmap.Comparator) (func(a, b *emailRec
 		// No sort given: newest first.
 		steps = append(steps, func(a, b *emailRecord) int { return strings.Compare(b.ReceivedAt, a.ReceivedAt) })
 	}
+	// Ties go by id in the direction of the first comparator, as the
+	// receivedAt index orders them, so both paths give the same results.
+	tieDesc := len(sorts) == 0 || !sorts[0].Ascending()
 	return func(a, b *emailRecord) int {
 		for _, st := range steps {
 			if r := st(a, b); r != 0 {
 				return r
 			}
+		}
+		if tieDesc {
+			return compareIDs(b.ID, a.ID)
 		}
 		return compareIDs(a.ID, b.ID)
 	}, nil
@@ -418,16 +424,23 @@ func emailQuery(ctx context.Context, c *jmap.Call) (any, error) {
 		if err != nil {
 			return err
 		}
+		resp = &jmap.QueryResponse{AccountID: args.AccountID, QueryState: jmap.FormatState(uint64(st)),
+			CanCalculateChanges: true}
+		page, pos, total, indexed, err := indexedQuery(ctx, c, tx, acct.ID, &args)
+		if err != nil {
+			return err
+		}
+		if indexed {
+			resp.IDs, resp.Position, resp.Total = page, pos, total
+			return nil
+		}
 		ids, err := emailResults(ctx, c, tx, acct.ID, &args)
 		if err != nil {
 			return err
 		}
-		page, pos, err := jmap.Window(ids, &args.QueryArgs)
-		if err != nil {
+		if resp.IDs, resp.Position, err = jmap.Window(ids, &args.QueryArgs); err != nil {
 			return err
 		}
-		resp = &jmap.QueryResponse{AccountID: args.AccountID, QueryState: jmap.FormatState(uint64(st)),
-			CanCalculateChanges: true, Position: pos, IDs: page}
 		if args.CalculateTotal {
 			n := len(ids)
 			resp.Total = &n

@@ -123,6 +123,9 @@ type Tx interface {
 	DeleteMeta(key string) error
 	// ScanMeta yields the meta keys that start with prefix, in order.
 	ScanMeta(prefix string) iter.Seq2[Meta, error]
+	// ScanMetaReverse yields the meta keys that start with prefix, last
+	// first.
+	ScanMetaReverse(prefix string) iter.Seq2[Meta, error]
 
 	// Principal records and credentials.
 	Principals() PrincipalTx

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -73,5 +75,54 @@ func TestDeleteAccount(t *testing.T) {
 	}
 	if err := db.DeleteAccount(ctx, store.SystemAccount); err == nil {
 		t.Error("deleting the system account was allowed")
+	}
+}
+
+// ScanMeta and ScanMetaReverse yield exactly the keys under the prefix, in
+// opposite orders.
+func TestScanMetaBothWays(t *testing.T) {
+	db, err := badger.Open(badger.Options{Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	ctx := context.Background()
+	keys := []string{"ix\x00a", "ix\x00b", "ix\x00b\xff", "ix\x00c", "iy", "iw"}
+	if _, err := db.Update(ctx, func(tx store.Tx) error {
+		for _, k := range keys {
+			if err := tx.PutMeta(k, []byte(k)); err != nil {
+				return err
+			}
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	var fwd, rev []string
+	err = db.View(ctx, func(tx store.Tx) error {
+		for m, err := range tx.ScanMeta("ix\x00") {
+			if err != nil {
+				return err
+			}
+			fwd = append(fwd, m.Key)
+		}
+		for m, err := range tx.ScanMetaReverse("ix\x00") {
+			if err != nil {
+				return err
+			}
+			rev = append(rev, m.Key)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"ix\x00a", "ix\x00b", "ix\x00b\xff", "ix\x00c"}
+	if strings.Join(fwd, "|") != strings.Join(want, "|") {
+		t.Errorf("forward %q, want %q", fwd, want)
+	}
+	slices.Reverse(want)
+	if strings.Join(rev, "|") != strings.Join(want, "|") {
+		t.Errorf("reverse %q, want %q", rev, want)
 	}
 }

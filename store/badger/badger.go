@@ -1,6 +1,7 @@
 package badger
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"encoding/json"
@@ -495,11 +496,27 @@ func (t *tx) PutMeta(key string, value []byte) error { return t.txn.Set(metaKey(
 func (t *tx) DeleteMeta(key string) error { return t.txn.Delete(metaKey(key)) }
 
 func (t *tx) ScanMeta(prefix string) iter.Seq2[store.Meta, error] {
+	return t.scanMeta(prefix, false)
+}
+
+func (t *tx) ScanMetaReverse(prefix string) iter.Seq2[store.Meta, error] {
+	return t.scanMeta(prefix, true)
+}
+
+func (t *tx) scanMeta(prefix string, reverse bool) iter.Seq2[store.Meta, error] {
 	p := metaKey(prefix)
 	return func(yield func(store.Meta, error) bool) {
-		it := t.txn.NewIterator(bdb.IteratorOptions{Prefix: p, PrefetchValues: true, PrefetchSize: 64})
+		it := t.txn.NewIterator(bdb.IteratorOptions{Prefix: p, PrefetchValues: true, PrefetchSize: 64, Reverse: reverse})
 		defer it.Close()
-		for it.Rewind(); it.Valid(); it.Next() {
+		start := p
+		if reverse {
+			// In reverse mode Seek lands on the last key <= start: past
+			// every key under the prefix but those with 32 0xff octets
+			// after it, which no caller writes (keys are text, ids and
+			// big-endian times).
+			start = append(append([]byte{}, p...), bytes.Repeat([]byte{0xff}, 32)...)
+		}
+		for it.Seek(start); it.Valid(); it.Next() {
 			item := it.Item()
 			v, err := item.ValueCopy(nil)
 			if !yield(store.Meta{Key: string(item.Key()[metaPrefixLen:]), Value: v}, err) || err != nil {
