@@ -39,7 +39,6 @@ func importMessage(t *testing.T, c *jmaptest.Client, mailboxes []string, receive
 	return id
 }
 
-
 // The receivedAt index answers exactly what a scan of the records answers,
 // for every window, anchor, direction, collapseThreads and calculateTotal
 // (DESIGN.md: the common query comes from an index).
