@@ -164,35 +164,64 @@ func blobUpload(ctx context.Context, c *jmap.Call) (any, error) {
 		return nil, jmap.NewMethodError(jmap.ErrRequestTooLarge, "")
 	}
 	resp := &blobUploadResponse{AccountID: args.AccountID}
-	for _, cid := range args.Create.Keys {
-		data, typ, serr, err := assembleBlob(ctx, c, acct.ID, args.Create.Values[cid])
-		if err != nil {
-			return nil, err
-		}
-		if serr == nil {
-			var info store.BlobInfo
-			info, err = c.Store().Blobs().Upload(ctx, acct.ID, typ, bytes.NewReader(data), c.Limits().MaxSizeUpload)
-			if errors.Is(err, store.ErrTooLarge) {
-				serr = jmap.NewSetError(jmap.SetTooLarge, "the blob is larger than maxSizeBlobSet")
-			} else if err != nil {
-				return nil, err
-			} else {
-				if resp.Created == nil {
-					resp.Created = map[string]map[string]any{}
-				}
-				var t any = typ
-				if typ == "" {
-					t = nil
-				}
-				resp.Created[cid] = map[string]any{"id": info.ID, "type": t, "size": info.Size}
-				c.Created(cid, string(info.ID))
-				continue
-			}
-		}
+	fail := func(cid string, serr *jmap.SetError) {
 		if resp.NotCreated == nil {
 			resp.NotCreated = map[string]*jmap.SetError{}
 		}
 		resp.NotCreated[cid] = serr
+	}
+	// Blobs are stored in batches, one durable commit each; a creation
+	// that reads a blob created earlier in this call flushes the batch.
+	var pendingIDs []string
+	var pending []store.BlobInput
+	flush := func() error {
+		if len(pending) == 0 {
+			return nil
+		}
+		infos, err := c.Store().Blobs().UploadBatch(ctx, acct.ID, pending)
+		if err != nil {
+			return err
+		}
+		for i, info := range infos {
+			if resp.Created == nil {
+				resp.Created = map[string]map[string]any{}
+			}
+			var t any = pending[i].Type
+			if pending[i].Type == "" {
+				t = nil
+			}
+			resp.Created[pendingIDs[i]] = map[string]any{"id": info.ID, "type": t, "size": info.Size}
+			c.Created(pendingIDs[i], string(info.ID))
+		}
+		pendingIDs, pending = nil, nil
+		return nil
+	}
+	for _, cid := range args.Create.Keys {
+		raw := args.Create.Values[cid]
+		for _, p := range pendingIDs {
+			if bytes.Contains(raw, []byte(`"#`+p+`"`)) {
+				if err := flush(); err != nil {
+					return nil, err
+				}
+				break
+			}
+		}
+		data, typ, serr, err := assembleBlob(ctx, c, acct.ID, raw)
+		if err != nil {
+			return nil, err
+		}
+		if serr == nil && int64(len(data)) > c.Limits().MaxSizeUpload {
+			serr = jmap.NewSetError(jmap.SetTooLarge, "the blob is larger than maxSizeBlobSet")
+		}
+		if serr != nil {
+			fail(cid, serr)
+			continue
+		}
+		pendingIDs = append(pendingIDs, cid)
+		pending = append(pending, store.BlobInput{Type: typ, Data: data})
+	}
+	if err := flush(); err != nil {
+		return nil, err
 	}
 	return resp, nil
 }

@@ -3,6 +3,7 @@ package methods
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"strings"
 
 	"github.com/jmapd/jmapd/jmap"
@@ -119,6 +120,24 @@ func indexedQuery(ctx context.Context, c *jmap.Call, tx store.Tx, acct store.Acc
 	if args.Limit != nil {
 		limit = *args.Limit
 	}
+	// A mailbox's total comes from its counts, kept exact on every write,
+	// so the walk can stop after the page.
+	var count int
+	countKnown := false
+	if args.CalculateTotal && mbox != allMail {
+		b, err := tx.Get(acct, "Mailbox", mbox)
+		if err == nil {
+			var m struct{ TotalEmails, TotalThreads int }
+			if json.Unmarshal(b, &m) == nil {
+				count, countKnown = m.TotalEmails, true
+				if args.CollapseThreads {
+					count = m.TotalThreads
+				}
+			}
+		} else if !errors.Is(err, store.ErrNotFound) {
+			return nil, 0, nil, false, err
+		}
+	}
 	threads := map[string]bool{}
 	ids = []string{}
 	n, anchorAt := 0, -1
@@ -145,7 +164,7 @@ func indexedQuery(ctx context.Context, c *jmap.Call, tx store.Tx, acct store.Acc
 		} else if n >= args.Position {
 			if limit < 0 || len(ids) < limit {
 				ids = append(ids, id)
-			} else if !args.CalculateTotal {
+			} else if !args.CalculateTotal || countKnown {
 				break
 			}
 		}
@@ -160,10 +179,15 @@ func indexedQuery(ctx context.Context, c *jmap.Call, tx store.Tx, acct store.Acc
 			return nil, 0, nil, false, err
 		}
 		ids, pos = page, p
+	} else if countKnown {
+		pos = min(args.Position, count)
 	} else {
 		pos = min(args.Position, n)
 	}
 	if args.CalculateTotal {
+		if countKnown {
+			n = count
+		}
 		total = &n
 	}
 	return ids, pos, total, true, nil

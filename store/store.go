@@ -156,11 +156,20 @@ type BlobInfo struct {
 	Type string
 }
 
+// BlobInput is one blob of an UploadBatch.
+type BlobInput struct {
+	Type string
+	Data []byte
+}
+
 // BlobStore holds blob contents, deduplicated by SHA-256.
 type BlobStore interface {
 	// Upload stores data read from r (at most max bytes, or ErrTooLarge and
 	// nothing kept) and grants acct access for the grace period.
 	Upload(ctx context.Context, acct AccountID, typ string, r io.Reader, max int64) (BlobInfo, error)
+	// UploadBatch stores several blobs, granting acct access to each, with
+	// one durable commit.
+	UploadBatch(ctx context.Context, acct AccountID, blobs []BlobInput) ([]BlobInfo, error)
 	// Open returns a reader of bytes [off, off+n) of a blob (n < 0: to the
 	// end), after checking that acct may read it; ErrNotFound otherwise.
 	Open(ctx context.Context, acct AccountID, id BlobID, off, n int64) (BlobInfo, io.ReadSeekCloser, error)

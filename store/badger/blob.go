@@ -174,56 +174,81 @@ func (b *blobStore) Upload(ctx context.Context, acct store.AccountID, typ string
 	if int64(len(data)) > max {
 		return store.BlobInfo{}, store.ErrTooLarge
 	}
-	sum := sha256.Sum256(data)
-	sha := hex.EncodeToString(sum[:])
-	id := store.BlobID("G" + sha)
+	infos, err := b.UploadBatch(ctx, acct, []store.BlobInput{{Type: typ, Data: data}})
+	if err != nil {
+		return store.BlobInfo{}, err
+	}
+	return infos[0], nil
+}
+
+// UploadBatch stores several blobs with one durable commit.
+func (b *blobStore) UploadBatch(ctx context.Context, acct store.AccountID, in []store.BlobInput) ([]store.BlobInfo, error) {
+	shas := make([]string, len(in))
+	out := make([]store.BlobInfo, len(in))
+	for i, x := range in {
+		sum := sha256.Sum256(x.Data)
+		shas[i] = hex.EncodeToString(sum[:])
+		out[i] = store.BlobInfo{ID: store.BlobID("G" + shas[i]), Size: int64(len(x.Data)), Type: x.Type}
+	}
 	expiry := time.Now().Add(b.d.opt.BlobGrace).UnixNano()
 	for range 3 {
-		if err := b.writeChunks(sha, data); err != nil {
-			return store.BlobInfo{}, err
+		for i, x := range in {
+			if err := b.writeChunks(shas[i], x.Data); err != nil {
+				return nil, err
+			}
 		}
-		_, err = b.d.Update(ctx, func(stx store.Tx) error {
+		_, err := b.d.Update(ctx, func(stx store.Tx) error {
 			t := stx.(*tx)
-			m, err := t.blobMeta(sha)
-			if errors.Is(err, store.ErrNotFound) {
-				if ok, err := t.exists(blobDataKey(sha, 0)); err != nil {
+			for i, x := range in {
+				if err := t.grantUpload(acct, shas[i], x, expiry); err != nil {
 					return err
-				} else if !ok && len(data) > 0 {
-					return errChunksGone
 				}
-				m = &blobMeta{Size: int64(len(data))}
-			} else if err != nil {
-				return err
 			}
-			if typ != "" {
-				m.Type = typ
-			}
-			old, err := t.counter(blobUploadKey(acct, sha))
-			if err != nil {
-				return err
-			}
-			if old == 0 {
-				m.Uploads++
-			} else if err := t.txn.Delete(blobExpiryKey(int64(old), acct, sha)); err != nil {
-				return err
-			}
-			if err := t.txn.Set(blobUploadKey(acct, sha), []byte(u64(uint64(expiry)))); err != nil {
-				return err
-			}
-			if err := t.txn.Set(blobExpiryKey(expiry, acct, sha), nil); err != nil {
-				return err
-			}
-			return t.putBlobMeta(sha, m)
+			return nil
 		})
 		if errors.Is(err, errChunksGone) {
 			continue
 		}
 		if err != nil {
-			return store.BlobInfo{}, err
+			return nil, err
 		}
-		return store.BlobInfo{ID: id, Size: int64(len(data)), Type: typ}, nil
+		return out, nil
 	}
-	return store.BlobInfo{}, fmt.Errorf("upload %s: content kept being collected", id)
+	return nil, errors.New("badger: upload content kept being collected")
+}
+
+// grantUpload records an uploaded blob's meta and acct's upload grant.
+func (t *tx) grantUpload(acct store.AccountID, sha string, x store.BlobInput, expiry int64) error {
+	m, err := t.blobMeta(sha)
+	if errors.Is(err, store.ErrNotFound) {
+		if ok, err := t.exists(blobDataKey(sha, 0)); err != nil {
+			return err
+		} else if !ok && len(x.Data) > 0 {
+			return errChunksGone
+		}
+		m = &blobMeta{Size: int64(len(x.Data))}
+	} else if err != nil {
+		return err
+	}
+	if x.Type != "" {
+		m.Type = x.Type
+	}
+	old, err := t.counter(blobUploadKey(acct, sha))
+	if err != nil {
+		return err
+	}
+	if old == 0 {
+		m.Uploads++
+	} else if err := t.txn.Delete(blobExpiryKey(int64(old), acct, sha)); err != nil {
+		return err
+	}
+	if err := t.txn.Set(blobUploadKey(acct, sha), []byte(u64(uint64(expiry)))); err != nil {
+		return err
+	}
+	if err := t.txn.Set(blobExpiryKey(expiry, acct, sha), nil); err != nil {
+		return err
+	}
+	return t.putBlobMeta(sha, m)
 }
 
 // writeChunks writes the content unless a blob with that digest is stored.

@@ -1,0 +1,186 @@
+package server_test
+
+import (
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"net/http"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/jmapd/jmapd/jmaptest"
+)
+
+// benchMessage makes a plain message of about size octets in a thread of
+// ten (every tenth message starts one).
+func benchMessage(i, size int, rng *rand.Rand) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "From: Sender %d <s%d@example.test>\r\nTo: alice@example.test\r\n", i%97, i%97)
+	fmt.Fprintf(&b, "Subject: Report %d\r\nMessage-ID: <b%d@example.test>\r\n", i/10, i)
+	if i%10 != 0 {
+		fmt.Fprintf(&b, "In-Reply-To: <b%d@example.test>\r\n", i-1)
+	}
+	fmt.Fprintf(&b, "Date: %s\r\n\r\n", time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC).Add(time.Duration(i)*time.Minute).Format(time.RFC1123Z))
+	words := []string{"quarterly", "numbers", "lunch", "meeting", "deadline", "draft", "review", "budget", "travel", "notes"}
+	for b.Len() < size {
+		b.WriteString(words[rng.IntN(len(words))])
+		if rng.IntN(12) == 0 {
+			b.WriteString(".\r\n")
+		} else {
+			b.WriteByte(' ')
+		}
+	}
+	b.WriteString("\r\n")
+	return b.String()
+}
+
+// importBatch uploads messages with Blob/upload and imports them with
+// Email/import, in one request.
+func importBatch(b *testing.B, c *jmaptest.Client, inbox string, msgs []string, first int) {
+	create := map[string]any{}
+	emails := map[string]any{}
+	for i, m := range msgs {
+		id := "m" + strconv.Itoa(i)
+		create[id] = map[string]any{"data": []any{map[string]any{"data:asText": m}}}
+		emails[id] = map[string]any{"blobId": "#" + id, "mailboxIds": map[string]any{inbox: true},
+			"receivedAt": time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC).Add(time.Duration(first+i) * time.Minute).Format("2006-01-02T15:04:05Z")}
+	}
+	r := c.Call(b,
+		jmaptest.Call{Name: "Blob/upload", Args: map[string]any{"accountId": c.Account, "create": create}},
+		jmaptest.Call{Name: "Email/import", Args: map[string]any{"accountId": c.Account, "emails": emails}})
+	if len(r.MethodResponses) != 2 || r.MethodResponses[1].Name != "Email/import" || r.MethodResponses[1].Args["notCreated"] != nil {
+		b.Fatalf("import: %+v", r.MethodResponses)
+	}
+}
+
+func benchInbox(b *testing.B, c *jmaptest.Client) string {
+	res := c.One(b, "Mailbox/query", map[string]any{"accountId": c.Account, "filter": map[string]any{"role": "inbox"}})
+	return res["ids"].([]any)[0].(string)
+}
+
+func envInt(name string, def int) int {
+	if v, err := strconv.Atoi(os.Getenv(name)); err == nil && v > 0 {
+		return v
+	}
+	return def
+}
+
+// BenchmarkEmailImport measures durable imports of 5-50 KB messages the
+// way an importer sends them: 4 workers (maxConcurrentUpload), each uploading messages to the
+// upload endpoint and importing them 25 per Email/import.
+func BenchmarkEmailImport(b *testing.B) {
+	srv := jmaptest.Start(b)
+	alice := srv.NewUser(b, "alice@example.test")
+	inbox := benchInbox(b, alice)
+	rng := rand.New(rand.NewPCG(1, 2))
+	const workers, batch = 4, 25
+	// The corpus is made before the clock starts.
+	corpus := make([]string, 2000)
+	size := 0
+	for i := range corpus {
+		corpus[i] = benchMessage(i, 5000+rng.IntN(45000), rng)
+		size += len(corpus[i])
+	}
+	var next atomic.Int64
+	b.SetParallelism(workers / 2)
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			first := int(next.Add(batch)) - batch
+			emails := map[string]any{}
+			for k := range batch {
+				n := first + k
+				// Each message must be new: a counter in the subject
+				// keeps the corpus reusable.
+				msg := strings.Replace(corpus[n%len(corpus)], "Subject: ", "Subject: "+strconv.Itoa(n)+" ", 1)
+				resp, body := alice.Do(b, http.MethodPost, "/jmap/upload/"+alice.Account+"/", strings.NewReader(msg),
+					http.Header{"Content-Type": {"message/rfc822"}})
+				if resp.StatusCode != http.StatusCreated {
+					b.Errorf("upload: %s %s", resp.Status, body)
+					return
+				}
+				var up struct {
+					BlobID string `json:"blobId"`
+				}
+				if err := json.Unmarshal(body, &up); err != nil {
+					b.Error(err)
+					return
+				}
+				emails["m"+strconv.Itoa(k)] = map[string]any{"blobId": up.BlobID, "mailboxIds": map[string]any{inbox: true}}
+			}
+			r := alice.Call(b, jmaptest.Call{Name: "Email/import", Args: map[string]any{"accountId": alice.Account, "emails": emails}})
+			if r.MethodResponses[0].Name != "Email/import" || r.MethodResponses[0].Args["notCreated"] != nil {
+				b.Errorf("import: %+v", r.MethodResponses)
+				return
+			}
+		}
+	})
+	n := float64(b.N * batch)
+	b.ReportMetric(n/b.Elapsed().Seconds(), "msgs/s")
+	b.ReportMetric(n*float64(size)/float64(len(corpus))/b.Elapsed().Seconds()/1e6, "MB/s")
+}
+
+// BenchmarkMailboxPage is the list view of a large inbox: Email/query
+// (inMailbox, receivedAt desc, limit 50, calculateTotal) and Email/get of
+// those 50 with the properties a list shows, in one request, by 32
+// concurrent clients. JMAPD_BENCH_MESSAGES sets the inbox size (default
+// 100000).
+func BenchmarkMailboxPage(b *testing.B) {
+	total := envInt("JMAPD_BENCH_MESSAGES", 100000)
+	srv := jmaptest.Start(b)
+	alice := srv.NewUser(b, "alice@example.test")
+	inbox := benchInbox(b, alice)
+	rng := rand.New(rand.NewPCG(3, 4))
+	const batch = 500
+	msgs := make([]string, 0, batch)
+	for i := 0; i < total; i += batch {
+		msgs = msgs[:0]
+		for j := i; j < min(i+batch, total); j++ {
+			msgs = append(msgs, benchMessage(j, 600, rng))
+		}
+		importBatch(b, alice, inbox, msgs, i)
+	}
+	page := []jmaptest.Call{
+		{Name: "Email/query", ID: "q", Args: map[string]any{"accountId": alice.Account, "filter": map[string]any{"inMailbox": inbox},
+			"sort": []any{map[string]any{"property": "receivedAt", "isAscending": false}}, "limit": 50, "calculateTotal": true}},
+		{Name: "Email/get", ID: "g", Args: map[string]any{"accountId": alice.Account,
+			"#ids":       map[string]any{"resultOf": "q", "name": "Email/query", "path": "/ids"},
+			"properties": []string{"threadId", "mailboxIds", "keywords", "from", "subject", "receivedAt", "size", "preview", "hasAttachment"}}},
+	}
+	r := alice.Call(b, page...)
+	if got := r.MethodResponses[0].Args["total"]; got != float64(total) {
+		b.Fatalf("total %v, want %d", got, total)
+	}
+	var mu sync.Mutex
+	var lat []time.Duration
+	b.SetParallelism(16) // 32 clients on 2 cores
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		var mine []time.Duration
+		for pb.Next() {
+			t0 := time.Now()
+			r := alice.Call(b, page...)
+			mine = append(mine, time.Since(t0))
+			if len(r.MethodResponses) != 2 || r.MethodResponses[1].Name != "Email/get" {
+				b.Errorf("page: %+v", r.MethodResponses)
+				return
+			}
+		}
+		mu.Lock()
+		lat = append(lat, mine...)
+		mu.Unlock()
+	})
+	b.StopTimer()
+	slices.Sort(lat)
+	if len(lat) > 0 {
+		b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "p50-ms")
+		b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1000, "p99-ms")
+		b.ReportMetric(float64(len(lat))/b.Elapsed().Seconds(), "req/s")
+	}
+}
