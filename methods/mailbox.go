@@ -593,3 +593,17 @@ func mailboxQueryChanges(ctx context.Context, c *jmap.Call) (any, error) {
 	}
 	return resp, nil
 }
+
+// loadMailboxRole reads the role of a stored mailbox ("" when none).
+func loadMailboxRole(b []byte) (string, error) {
+	var m struct {
+		Role *string `json:"role"`
+	}
+	if err := json.Unmarshal(b, &m); err != nil {
+		return "", err
+	}
+	if m.Role == nil {
+		return "", nil
+	}
+	return *m.Role, nil
+}

@@ -220,6 +220,9 @@ func announce(ctx context.Context, srv *server.Server, dir string, demo bool, st
 		return fmt.Errorf("provision demo data: %w", err)
 	}
 	if created {
+		if err := seedDemoMail(ctx, srv.Store()); err != nil {
+			return fmt.Errorf("provision demo mail: %w", err)
+		}
 		if err := os.WriteFile(path, buf.Bytes(), 0o600); err != nil {
 			return fmt.Errorf("save demo logins: %w", err)
 		}

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"encoding/json"
 	"net/http"
 	"os"
 	"os/exec"
@@ -48,6 +49,114 @@ func TestCLI_ErrorsAreOneLine(t *testing.T) {
 	// Flags may stand before the positional arguments too.
 	if code, out, errs := jmapd(t, "--data", dir, "user", "list"); code != 0 || strings.TrimSpace(out) == "" || strings.Contains(out, "carol") {
 		t.Errorf("user list: %d %q %q", code, out, errs)
+	}
+}
+
+// startChild runs `jmapd serve ARGS` in a child process and returns its
+// base URL and the stdout lines it printed up to the session URL and the
+// logins that follow it.
+func startChild(t *testing.T, args ...string) (*exec.Cmd, string, []string) {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], append([]string{"serve"}, args...)...)
+	cmd.Env = append(os.Environ(), "JMAPD_TEST_MAIN=1")
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	var base string
+	var lines []string
+	sc := bufio.NewScanner(stdout)
+	for sc.Scan() {
+		line := sc.Text()
+		lines = append(lines, line)
+		if u, ok := strings.CutPrefix(strings.TrimSpace(line), "session URL: "); ok {
+			base = strings.TrimSuffix(u, "/.well-known/jmap")
+		}
+		if strings.HasPrefix(line, "Try:") || strings.HasPrefix(line, "Add a user") {
+			break
+		}
+	}
+	if base == "" {
+		t.Fatalf("no session URL in %q; stderr: %s", lines, stderr.String())
+	}
+	go func() {
+		for sc.Scan() {
+		}
+	}()
+	return cmd, base, lines
+}
+
+// logins returns "email password" pairs from the demo output.
+func logins(lines []string) map[string]string {
+	out := map[string]string{}
+	for _, l := range lines {
+		f := strings.Fields(l)
+		if len(f) == 3 && f[1] == "password:" {
+			out[f[0]] = f[2]
+		}
+	}
+	return out
+}
+
+// The README's first command: serve --demo on a new data directory prints
+// logins that work, the users have mail, and a restart prints the same
+// logins again.
+func TestCLI_Demo(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts child servers")
+	}
+	dir := t.TempDir()
+	cmd, base, lines := startChild(t, "--demo", "--data", dir, "--listen", "127.0.0.1:0")
+	got := logins(lines)
+	if len(got) != 2 || got["alice@example.test"] == "" || got["bob@example.test"] == "" {
+		t.Fatalf("demo logins %v from %q", got, lines)
+	}
+	req, _ := http.NewRequest(http.MethodGet, base+"/jmap/session", nil)
+	req.SetBasicAuth("alice@example.test", got["alice@example.test"])
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sess struct {
+		PrimaryAccounts map[string]string `json:"primaryAccounts"`
+	}
+	err = json.NewDecoder(resp.Body).Decode(&sess)
+	resp.Body.Close()
+	acct := sess.PrimaryAccounts["urn:ietf:params:jmap:mail"]
+	if err != nil || acct == "" {
+		t.Fatalf("session: %v %+v", err, sess)
+	}
+	q := `{"using":["urn:ietf:params:jmap:core","urn:ietf:params:jmap:mail"],"methodCalls":[["Email/query",{"accountId":"` + acct + `","calculateTotal":true},"q"]]}`
+	req, _ = http.NewRequest(http.MethodPost, base+"/jmap/api", strings.NewReader(q))
+	req.Header.Set("Content-Type", "application/json")
+	req.SetBasicAuth("alice@example.test", got["alice@example.test"])
+	resp, err = http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var r struct {
+		MethodResponses [][]json.RawMessage `json:"methodResponses"`
+	}
+	err = json.NewDecoder(resp.Body).Decode(&r)
+	resp.Body.Close()
+	if err != nil || len(r.MethodResponses) != 1 || !strings.Contains(string(r.MethodResponses[0][1]), `"total":2`) {
+		t.Fatalf("alice's mail: %v %s", err, r.MethodResponses)
+	}
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("exit after SIGTERM: %v", err)
+	}
+	_, _, again := startChild(t, "--demo", "--data", dir, "--listen", "127.0.0.1:0")
+	if second := logins(again); second["alice@example.test"] != got["alice@example.test"] || len(second) != 2 {
+		t.Errorf("restart printed %v, want %v", second, got)
 	}
 }
 

@@ -1,0 +1,67 @@
+package methods
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/jmapd/jmapd/internal/mime"
+	"github.com/jmapd/jmapd/store"
+)
+
+// ImportMessages stores raw RFC 5322 messages in the mailbox with role of
+// acct (provisioning the account's mailboxes first), as Email/import
+// would, with receivedAt taken from each message's Date. It is for seeding
+// accounts (demo data), outside any request.
+func ImportMessages(ctx context.Context, st store.Store, acct store.AccountID, role string, raws [][]byte) error {
+	accts := NewAccounts(st)
+	accts.AddProvisioner(provisionMailboxes)
+	if err := accts.provision(ctx, acct); err != nil {
+		return err
+	}
+	in := make([]store.BlobInput, len(raws))
+	msgs := make([]*mime.Message, len(raws))
+	for i, raw := range raws {
+		m, err := mime.Parse(raw)
+		if err != nil {
+			return fmt.Errorf("message %d: %w", i, err)
+		}
+		msgs[i] = m
+		in[i] = store.BlobInput{Type: "message/rfc822", Data: raw}
+	}
+	infos, err := st.Blobs().UploadBatch(ctx, acct, in)
+	if err != nil {
+		return err
+	}
+	_, err = st.Update(ctx, func(tx store.Tx) error {
+		var box string
+		for o, err := range tx.Scan(acct, "Mailbox") {
+			if err != nil {
+				return err
+			}
+			if m, err := loadMailboxRole(o.Data); err == nil && m == role {
+				box = o.ID
+			}
+		}
+		if box == "" {
+			return fmt.Errorf("no %s mailbox in %s", role, acct)
+		}
+		cnt := newCounter(tx, acct)
+		for i, m := range msgs {
+			at := time.Now()
+			if v, ok := mime.Last(m.Headers, "Date"); ok {
+				if t := mime.AsDate(v); t != nil {
+					at = *t
+				}
+			}
+			e := &emailRecord{BlobID: string(infos[i].ID), MailboxIDs: map[string]bool{box: true},
+				Keywords: map[string]bool{}, ReceivedAt: utcDate(at)}
+			recordFromMessage(m, e)
+			if err := addEmail(tx, acct, e, cnt); err != nil {
+				return err
+			}
+		}
+		return cnt.flush()
+	})
+	return err
+}
