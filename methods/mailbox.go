@@ -325,6 +325,11 @@ func destroyMailbox(ctx context.Context, tx store.Tx, acct store.AccountID, obj 
 	if obj["role"] == "inbox" {
 		return jmap.NewSetError(jmap.SetForbidden, "the inbox cannot be destroyed")
 	}
+	if removeEmails {
+		if err := removeMailboxEmails(tx, acct, id); err != nil {
+			return jmap.NewSetError(jmap.ErrServerFail, "")
+		}
+	}
 	// Subscriptions of every user to this mailbox go with it.
 	prefix := "sub\x00" + string(acct) + "\x00"
 	var keys []string
@@ -606,4 +611,58 @@ func loadMailboxRole(b []byte) (string, error) {
 		return "", nil
 	}
 	return *m.Role, nil
+}
+
+// removeMailboxEmails takes every email out of a mailbox being destroyed:
+// emails in other mailboxes stay there, emails only in this one are
+// destroyed (RFC 8621 §2.5 onDestroyRemoveEmails).
+func removeMailboxEmails(tx store.Tx, acct store.AccountID, mbox string) error {
+	var ids []string
+	for m, err := range tx.ScanMeta(indexPrefix(acct, mbox)) {
+		if err != nil {
+			return err
+		}
+		ids = append(ids, indexID(m.Key))
+	}
+	for _, id := range ids {
+		e, err := loadEmail(tx, acct, id)
+		if err != nil {
+			return err
+		}
+		if len(e.MailboxIDs) == 1 {
+			if err := removeEmail(tx, acct, e); err != nil {
+				return err
+			}
+			if err := tx.Delete(acct, "Email", id); err != nil {
+				return err
+			}
+			continue
+		}
+		after := make(map[string]bool, len(e.MailboxIDs)-1)
+		for m := range e.MailboxIDs {
+			if m != mbox {
+				after[m] = true
+			}
+		}
+		cnt := newCounter(tx, acct)
+		next := *e
+		next.MailboxIDs = after
+		if err := cnt.change(membershipOf(e), membershipOf(&next)); err != nil {
+			return err
+		}
+		if err := cnt.flush(); err != nil {
+			return err
+		}
+		if err := indexMove(tx, acct, &next, e.MailboxIDs, after); err != nil {
+			return err
+		}
+		b, err := marshalEmail(&next)
+		if err != nil {
+			return err
+		}
+		if err := tx.Put(acct, "Email", id, b); err != nil {
+			return err
+		}
+	}
+	return nil
 }
