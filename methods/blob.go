@@ -25,9 +25,9 @@ const maxDataSources = 64
 // Blob/lookup (RFC 9404 §4.3).
 type BlobLookup func(ctx context.Context, tx store.Tx, acct store.AccountID, blob store.BlobID) ([]string, error)
 
-// blobLookups holds the lookups of every type that references blobs; types
-// add theirs when they register.
-var blobLookups = map[string]BlobLookup{}
+// blobLookups holds the lookups of every type that references blobs. It is
+// fixed at build time: servers started side by side share it.
+var blobLookups = map[string]BlobLookup{"Email": lookupEmailBlob, "Thread": lookupThreadBlob}
 
 type blobCapability struct {
 	MaxSizeBlobSet            int64    `json:"maxSizeBlobSet"`

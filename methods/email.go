@@ -48,8 +48,6 @@ func registerEmail(r *jmap.Registry) {
 	r.Handle("Email/query", CapMail, emailQuery)
 	r.Handle("Email/queryChanges", CapMail, emailQueryChanges)
 	r.Handle("Thread/get", CapMail, threadGet)
-	blobLookups["Email"] = lookupEmailBlob
-	blobLookups["Thread"] = lookupThreadBlob
 }
 
 // recordFromMessage fills the header and body facts of a new email.
