@@ -141,7 +141,7 @@ func assignThread(tx store.Tx, acct store.AccountID, e *emailRecord, cnt *counte
 	var found []*threadRecord
 	seen := map[string]bool{}
 	for _, mid := range threadKeyFor(e) {
-		v, err := tx.GetMeta(messageIDKey(acct, mid))
+		v, err := tx.GetMeta(messageIDKey(acct, subj, mid))
 		if err != nil {
 			return err
 		}
@@ -183,7 +183,7 @@ func assignThread(tx store.Tx, acct store.AccountID, e *emailRecord, cnt *counte
 		return err
 	}
 	for _, mid := range threadKeyFor(e) {
-		if err := tx.PutMeta(messageIDKey(acct, mid), []byte(keep.ID)); err != nil {
+		if err := tx.PutMeta(messageIDKey(acct, subj, mid), []byte(keep.ID)); err != nil {
 			return err
 		}
 	}
@@ -224,7 +224,7 @@ func mergeThread(tx store.Tx, acct store.AccountID, from, into *threadRecord, cn
 		}
 		into.add(id, e.ReceivedAt)
 		for _, mid := range threadKeyFor(e) {
-			if err := tx.PutMeta(messageIDKey(acct, mid), []byte(into.ID)); err != nil {
+			if err := tx.PutMeta(messageIDKey(acct, into.Subject, mid), []byte(into.ID)); err != nil {
 				return err
 			}
 		}
@@ -232,13 +232,18 @@ func mergeThread(tx store.Tx, acct store.AccountID, from, into *threadRecord, cn
 	return tx.Delete(acct, "Thread", from.ID)
 }
 
+// emailImportItem is an EmailImport (RFC 8621 §4.8). Its members are
+// decoded as any value and checked one by one, so that a wrong type is
+// reported as invalidProperties naming the property (RFC 8620 §5.3).
 type emailImportItem struct {
-	BlobID     string          `json:"blobId"`
-	MailboxIDs map[string]any  `json:"mailboxIds"`
-	Keywords   map[string]any  `json:"keywords"`
-	ReceivedAt *string         `json:"receivedAt"`
-	Extra      json.RawMessage `json:"-"`
+	BlobID     any `json:"blobId"`
+	MailboxIDs any `json:"mailboxIds"`
+	Keywords   any `json:"keywords"`
+	ReceivedAt any `json:"receivedAt"`
 }
+
+// emailImportProps are the properties of an EmailImport.
+var emailImportProps = []string{"blobId", "mailboxIds", "keywords", "receivedAt"}
 
 type emailImportArgs struct {
 	AccountID string                     `json:"accountId"`
@@ -296,12 +301,25 @@ func emailImport(ctx context.Context, c *jmap.Call) (any, error) {
 	for cid, raw := range args.Emails {
 		p := &parsedImport{}
 		items[cid] = p
-		if err := strictDecode(raw, &p.item); err != nil {
-			p.serr = jmap.InvalidProperties("malformed EmailImport: " + strings.TrimPrefix(err.Error(), "json: "))
+		var members map[string]json.RawMessage
+		if err := json.Unmarshal(raw, &members); err != nil || members == nil || json.Unmarshal(raw, &p.item) != nil {
+			p.serr = jmap.InvalidProperties("an EmailImport is a JSON object")
 			continue
 		}
-		blobID, ok := c.ResolveID(p.item.BlobID)
-		if !ok || p.item.BlobID == "" {
+		var unknown []string
+		for k := range members {
+			if !slices.Contains(emailImportProps, k) {
+				unknown = append(unknown, k)
+			}
+		}
+		if len(unknown) > 0 {
+			slices.Sort(unknown)
+			p.serr = jmap.InvalidProperties("unknown EmailImport properties", unknown...)
+			continue
+		}
+		ref, _ := p.item.BlobID.(string)
+		blobID, ok := c.ResolveID(ref)
+		if !ok || ref == "" {
 			p.serr = jmap.InvalidProperties("unknown blob", "blobId")
 			continue
 		}
@@ -325,7 +343,8 @@ func emailImport(ctx context.Context, c *jmap.Call) (any, error) {
 		}
 		p.recAt = time.Now()
 		if p.item.ReceivedAt != nil {
-			t, ok := parseUTCDate(*p.item.ReceivedAt)
+			s, _ := p.item.ReceivedAt.(string)
+			t, ok := parseUTCDate(s)
 			if !ok {
 				p.serr = jmap.InvalidProperties("receivedAt must be a UTCDate", "receivedAt")
 				continue
@@ -358,12 +377,12 @@ func emailImport(ctx context.Context, c *jmap.Call) (any, error) {
 				resp.NotCreated[cid] = p.serr
 				continue
 			}
-			mboxes, serr := checkMailboxIDs(tx, acct.ID, anyMap(p.item.MailboxIDs), c.ResolveID)
+			mboxes, serr := checkMailboxIDs(tx, acct.ID, p.item.MailboxIDs, c.ResolveID)
 			if serr != nil {
 				resp.NotCreated[cid] = serr
 				continue
 			}
-			kw, serr := normalizeKeywords(anyMap(p.item.Keywords))
+			kw, serr := normalizeKeywords(p.item.Keywords)
 			if serr != nil {
 				resp.NotCreated[cid] = serr
 				continue
@@ -391,15 +410,6 @@ func emailImport(ctx context.Context, c *jmap.Call) (any, error) {
 		resp.NotCreated = nil
 	}
 	return resp, nil
-}
-
-// anyMap turns a decoded map into the generic value the checks take; a nil
-// map stays nil.
-func anyMap(m map[string]any) any {
-	if m == nil {
-		return nil
-	}
-	return m
 }
 
 // validateEmailUpdate checks an Email/set update: only keywords and
@@ -494,6 +504,58 @@ func removeEmail(tx store.Tx, acct store.AccountID, e *emailRecord) error {
 	return nil
 }
 
+// normalizeEmailPatches rewrites Email/set update patches before the
+// generic /set applies them: keyword names in "keywords/..." paths are
+// lowercased, as keywords are case-insensitive and stored in lowercase
+// (RFC 8621 §4.1.1), so "keywords/$SEEN": null removes $seen; and
+// "#creationId" mailbox ids, in "mailboxIds/#..." paths or as keys of a
+// whole mailboxIds value, become the ids created earlier in the request
+// (RFC 8620 §5.3: a reference "may be set (via create or update) in the
+// same request as the referenced record is created"). A patch that does not
+// decode, or whose paths would collide, is left for /set to judge.
+func normalizeEmailPatches(c *jmap.Call, update map[string]json.RawMessage) {
+	resolve := func(id string) string {
+		if real, ok := c.ResolveID(id); ok {
+			return real
+		}
+		return id
+	}
+	for id, raw := range update {
+		var patch map[string]any
+		if json.Unmarshal(raw, &patch) != nil || patch == nil {
+			continue
+		}
+		out := make(map[string]any, len(patch))
+		for k, v := range patch {
+			switch {
+			case strings.HasPrefix(k, "keywords/"):
+				k = strings.ToLower(k)
+			case strings.HasPrefix(k, "mailboxIds/#"):
+				k = "mailboxIds/" + resolve(strings.TrimPrefix(k, "mailboxIds/"))
+			case k == "mailboxIds":
+				if m, ok := v.(map[string]any); ok {
+					ids := make(map[string]any, len(m))
+					for mid, b := range m {
+						ids[resolve(mid)] = b
+					}
+					v = ids
+				}
+			}
+			if _, dup := out[k]; dup {
+				out = nil
+				break
+			}
+			out[k] = v
+		}
+		if out == nil {
+			continue
+		}
+		if b, err := json.Marshal(out); err == nil {
+			update[id] = b
+		}
+	}
+}
+
 // preparedCreate is an Email/set create whose message was built, stored
 // as a blob and parsed before the transaction.
 type preparedCreate struct {
@@ -526,6 +588,7 @@ func emailSet(ctx context.Context, c *jmap.Call) (any, error) {
 	if n > c.Limits().MaxObjectsInSet {
 		return nil, jmap.NewMethodError(jmap.ErrRequestTooLarge, "")
 	}
+	normalizeEmailPatches(c, args.Update)
 	if len(args.Create.Keys) == 0 {
 		return emailType.SetWith(ctx, c, &args)
 	}

@@ -32,7 +32,13 @@ var headerProperty = map[string][2]string{
 }
 
 // field is one header field to write.
-type field struct{ name, value string }
+type field struct {
+	name, value string
+	// raw marks a value given in Raw form: the octets after the colon,
+	// written as they are (RFC 8621 §4.1.2.1), where other values get the
+	// usual space after the colon.
+	raw bool
+}
 
 // builder builds the message of an Email/set create (RFC 8621 §4.6).
 type builder struct {
@@ -179,32 +185,15 @@ func headerFields(obj map[string]any, seen map[string]bool, topLevel bool) ([]fi
 	for _, k := range keys {
 		v := obj[k]
 		var name, form string
+		all := false
 		if hp, ok := headerProperty[k]; ok && topLevel {
 			name, form = hp[0], hp[1]
 		} else if strings.HasPrefix(k, "header:") {
 			h, ok := parseHeaderProp(k)
-			if !ok || h.all {
-				if ok && h.all {
-					list, isList := v.([]any)
-					if !isList {
-						return nil, jmap.InvalidProperties("a :all header takes an array", k)
-					}
-					for _, item := range list {
-						enc, ok := encodeHeader(h.form, item)
-						if !ok {
-							return nil, jmap.InvalidProperties("bad header value", k)
-						}
-						out = append(out, field{h.name, enc})
-					}
-					if seen[strings.ToLower(h.name)] {
-						return nil, jmap.InvalidProperties("the header field is given twice", k)
-					}
-					seen[strings.ToLower(h.name)] = true
-					continue
-				}
+			if !ok {
 				return nil, jmap.InvalidProperties("unknown or forbidden header form", k)
 			}
-			name, form = h.name, h.form
+			name, form, all = h.name, h.form, h.all
 		} else {
 			continue
 		}
@@ -222,21 +211,37 @@ func headerFields(obj map[string]any, seen map[string]bool, topLevel bool) ([]fi
 		if v == nil {
 			continue
 		}
-		enc, ok := encodeHeader(form, v)
-		if !ok {
-			return nil, jmap.InvalidProperties("bad header value", k)
+		// RFC 8621 §4.1.3: with :all the value is an array, one item per
+		// instance of the field; the rules above hold for it too.
+		values := []any{v}
+		if all {
+			list, isList := v.([]any)
+			if !isList {
+				return nil, jmap.InvalidProperties("a :all header takes an array", k)
+			}
+			values = list
 		}
-		out = append(out, field{name, enc})
+		for _, item := range values {
+			enc, ok := encodeHeader(form, item)
+			if !ok {
+				return nil, jmap.InvalidProperties("bad header value", k)
+			}
+			out = append(out, field{name: name, value: enc, raw: form == "Raw"})
+		}
 	}
 	return out, nil
 }
 
 // part is a body part ready to write.
 type part struct {
-	fields   []field
-	ctype    string
-	params   map[string]string
-	content  []byte
+	fields  []field
+	ctype   string
+	params  map[string]string
+	content []byte
+	// fromBlob marks content taken from a blob, which must come back
+	// octet for octet (RFC 8621 §4.6: its size "is actually calculated
+	// from the blob content itself"), so its line breaks are not touched.
+	fromBlob bool
 	subParts []*part
 }
 
@@ -322,6 +327,7 @@ func (b *builder) buildPart(obj map[string]any, top map[string]bool) (*part, *jm
 			return nil, jmap.NewSetError(jmap.ErrServerFail, "")
 		}
 		p.content, err = io.ReadAll(body)
+		p.fromBlob = true
 		body.Close()
 		if err != nil {
 			return nil, jmap.NewSetError(jmap.ErrServerFail, "")
@@ -356,10 +362,10 @@ func (b *builder) buildPart(obj map[string]any, top map[string]bool) (*part, *jm
 		if name != "" {
 			dp["filename"] = name
 		}
-		p.fields = append(p.fields, field{"Content-Disposition", stdmime.FormatMediaType(disp, dp)})
+		p.fields = append(p.fields, field{name: "Content-Disposition", value: stdmime.FormatMediaType(disp, dp)})
 	}
 	if cid, _ := obj["cid"].(string); cid != "" && !strings.ContainsAny(cid, "<>\r\n ") {
-		p.fields = append(p.fields, field{"Content-ID", "<" + cid + ">"})
+		p.fields = append(p.fields, field{name: "Content-ID", value: "<" + cid + ">"})
 	}
 	if langs, ok := obj["language"].([]any); ok && len(langs) > 0 {
 		var ls []string
@@ -368,10 +374,10 @@ func (b *builder) buildPart(obj map[string]any, top map[string]bool) (*part, *jm
 				ls = append(ls, s)
 			}
 		}
-		p.fields = append(p.fields, field{"Content-Language", strings.Join(ls, ", ")})
+		p.fields = append(p.fields, field{name: "Content-Language", value: strings.Join(ls, ", ")})
 	}
 	if loc, _ := obj["location"].(string); loc != "" && !strings.ContainsAny(loc, "\r\n") {
-		p.fields = append(p.fields, field{"Content-Location", loc})
+		p.fields = append(p.fields, field{name: "Content-Location", value: loc})
 	}
 	return p, nil
 }
@@ -379,7 +385,10 @@ func (b *builder) buildPart(obj map[string]any, top map[string]bool) (*part, *jm
 func writeFields(w *bytes.Buffer, fs []field) {
 	for _, f := range fs {
 		w.WriteString(f.name)
-		w.WriteString(": ")
+		w.WriteString(":")
+		if !f.raw {
+			w.WriteString(" ")
+		}
 		w.WriteString(f.value)
 		w.WriteString("\r\n")
 	}
@@ -405,7 +414,7 @@ func (p *part) write(w *bytes.Buffer) {
 		w.WriteString("--" + boundary + "--\r\n")
 		return
 	}
-	if strings.HasPrefix(p.ctype, "text/") && utf8.Valid(p.content) {
+	if strings.HasPrefix(p.ctype, "text/") && utf8.Valid(p.content) && !p.fromBlob {
 		w.WriteString("Content-Transfer-Encoding: quoted-printable\r\n\r\n")
 		qp := quotedprintable.NewWriter(w)
 		_, _ = qp.Write(bytes.ReplaceAll(bytes.ReplaceAll(p.content, []byte("\r\n"), []byte("\n")), []byte("\n"), []byte("\r\n")))
@@ -557,10 +566,10 @@ func (b *builder) buildMessage(obj map[string]any) ([]byte, *jmap.SetError) {
 		if host == "" {
 			host = "jmapd.invalid"
 		}
-		fields = append(fields, field{"Message-ID", "<" + randomToken(16) + "@" + host + ">"})
+		fields = append(fields, field{name: "Message-ID", value: "<" + randomToken(16) + "@" + host + ">"})
 	}
 	if !seen["date"] {
-		fields = append(fields, field{"Date", time.Now().Format(time.RFC1123Z)})
+		fields = append(fields, field{name: "Date", value: time.Now().Format(time.RFC1123Z)})
 	}
 	var w bytes.Buffer
 	writeFields(&w, fields)

@@ -63,7 +63,10 @@ func parseHeaderProp(p string) (headerProp, bool) {
 	}
 	parts := strings.Split(rest, ":")
 	h := headerProp{prop: p, name: parts[0], form: "Raw"}
-	if h.name == "" {
+	// RFC 8621 §4.1.3: the name is "one or more printable ASCII characters
+	// (i.e., characters that have values between 33 and 126, inclusive),
+	// except for colon".
+	if h.name == "" || strings.ContainsFunc(h.name, func(r rune) bool { return r < 33 || r > 126 }) {
 		return headerProp{}, false
 	}
 	parts = parts[1:]
@@ -152,11 +155,15 @@ func partBlobID(msgBlob, partID string) string {
 	return msgBlob + "_" + hex.EncodeToString([]byte(partID))
 }
 
+// splitPartBlobID undoes partBlobID. It cuts at the last "_", so that msgBlob
+// may itself be a part blob id: the parts of an attached message, which
+// Email/parse reads from the attachment's blobId (RFC 8621 §4.1.4).
 func splitPartBlobID(id string) (msgBlob, partID string, ok bool) {
-	b, p, found := strings.Cut(id, "_")
-	if !found {
+	i := strings.LastIndexByte(id, '_')
+	if i < 0 {
 		return "", "", false
 	}
+	b, p := id[:i], id[i+1:]
 	raw, err := hex.DecodeString(p)
 	if err != nil || len(raw) == 0 {
 		return "", "", false
@@ -196,8 +203,10 @@ type readSeekNopCloser struct{ *strings.Reader }
 
 func (readSeekNopCloser) Close() error { return nil }
 
+// openMessage parses the message in a blob, which may be a part blob id
+// (an attached message/rfc822 part).
 func openMessage(ctx context.Context, st store.Store, acct store.AccountID, blob string) (*mime.Message, error) {
-	_, body, err := st.Blobs().Open(ctx, acct, store.BlobID(blob), 0, -1)
+	_, body, err := OpenBlob(ctx, st, acct, store.BlobID(blob), 0, -1)
 	if err != nil {
 		return nil, err
 	}
@@ -439,14 +448,6 @@ func emailProperties(ctx context.Context, c *jmap.Call, acct store.AccountID, e 
 // renderEmail returns the requested properties of an email; m is needed
 // only for properties the record does not hold.
 func renderEmail(m *mime.Message, e *emailRecord, props []string, hprops []headerProp, bprops []string, bhprops []headerProp, args *emailGetArgs) (map[string]any, error) {
-	stored := map[string]any{}
-	b, err := json.Marshal(e)
-	if err != nil {
-		return nil, err
-	}
-	if err := json.Unmarshal(b, &stored); err != nil {
-		return nil, err
-	}
 	out := map[string]any{"id": e.ID}
 	var textBody, htmlBody, attachments []*mime.Part
 	if m != nil {
@@ -474,13 +475,85 @@ func renderEmail(m *mime.Message, e *emailRecord, props []string, hprops []heade
 		case "bodyValues":
 			out[p] = bodyValues(m, textBody, htmlBody, args)
 		default:
-			out[p] = stored[p]
+			out[p] = e.property(p)
 		}
 	}
 	for _, h := range hprops {
 		out[h.prop] = h.value(m.Headers)
 	}
 	return out, nil
+}
+
+// property returns one stored property of the record as it goes on the
+// wire (nil slices and pointers are null).
+func (e *emailRecord) property(p string) any {
+	addrs := func(a []mime.Address) any {
+		if a == nil {
+			return nil
+		}
+		return a
+	}
+	strs := func(s []string) any {
+		if s == nil {
+			return nil
+		}
+		return s
+	}
+	switch p {
+	case "id":
+		return e.ID
+	case "blobId":
+		return e.BlobID
+	case "threadId":
+		return e.ThreadID
+	case "mailboxIds":
+		if e.MailboxIDs == nil {
+			return map[string]bool{}
+		}
+		return e.MailboxIDs
+	case "keywords":
+		if e.Keywords == nil {
+			return map[string]bool{}
+		}
+		return e.Keywords
+	case "size":
+		return e.Size
+	case "receivedAt":
+		return e.ReceivedAt
+	case "messageId":
+		return strs(e.MessageID)
+	case "inReplyTo":
+		return strs(e.InReplyTo)
+	case "references":
+		return strs(e.References)
+	case "sender":
+		return addrs(e.Sender)
+	case "from":
+		return addrs(e.From)
+	case "to":
+		return addrs(e.To)
+	case "cc":
+		return addrs(e.Cc)
+	case "bcc":
+		return addrs(e.Bcc)
+	case "replyTo":
+		return addrs(e.ReplyTo)
+	case "subject":
+		if e.Subject == nil {
+			return nil
+		}
+		return *e.Subject
+	case "sentAt":
+		if e.SentAt == nil {
+			return nil
+		}
+		return *e.SentAt
+	case "hasAttachment":
+		return e.HasAttachment
+	case "preview":
+		return e.Preview
+	}
+	return nil
 }
 
 // bodyValues decodes the text parts the fetch arguments select

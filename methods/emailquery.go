@@ -2,9 +2,11 @@ package methods
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/jmapd/jmapd/internal/mime"
 	"github.com/jmapd/jmapd/jmap"
@@ -41,6 +43,52 @@ func (q *queryContext) message(e *emailRecord) *mime.Message {
 	}
 	q.messages[e.ID] = m
 	return m
+}
+
+// searchTokens splits the text of a String filter condition as RFC 8621
+// §4.4.1 asks: "Outside of a phrase, white space SHOULD be treated as
+// dividing separate tokens that may be searched for separately but MUST all
+// be present"; "Text contained in either (but matched) single (') or double
+// (") quotes SHOULD be treated as a phrase search", and within a phrase a
+// backslash escapes ', " and \. A quote that opens a token but is never
+// closed is an ordinary character.
+func searchTokens(s string) []string {
+	var out []string
+	var tok strings.Builder
+	flush := func() {
+		if tok.Len() > 0 {
+			out = append(out, tok.String())
+			tok.Reset()
+		}
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c == ' ' || c == '\t' || c == '\r' || c == '\n':
+			flush()
+		case (c == '"' || c == '\'') && tok.Len() == 0:
+			var phrase strings.Builder
+			j := i + 1
+			for ; j < len(s) && s[j] != c; j++ {
+				if s[j] == '\\' && j+1 < len(s) && strings.IndexByte(`'"\`, s[j+1]) >= 0 {
+					j++
+				}
+				phrase.WriteByte(s[j])
+			}
+			if j == len(s) { // not matched: the quote is a character
+				tok.WriteByte(c)
+				continue
+			}
+			if phrase.Len() > 0 {
+				out = append(out, phrase.String())
+			}
+			i = j
+		default:
+			tok.WriteByte(c)
+		}
+	}
+	flush()
+	return out
 }
 
 func containsFold(s, sub string) bool {
@@ -184,28 +232,36 @@ func (q *queryContext) compileEmailCondition(cond map[string]any) (func(map[stri
 			if !ok {
 				return nil, bad(k, "a string")
 			}
-			field := k
+			field, tokens := k, searchTokens(s)
 			tests = append(tests, func(e *emailRecord) bool {
 				subject := ""
 				if e.Subject != nil {
 					subject = *e.Subject
 				}
-				switch field {
-				case "from":
-					return addressesContain(e.From, s)
-				case "to":
-					return addressesContain(e.To, s)
-				case "cc":
-					return addressesContain(e.Cc, s)
-				case "bcc":
-					return addressesContain(e.Bcc, s)
-				case "subject":
-					return containsFold(subject, s)
-				case "body":
-					return q.bodyContains(e, s)
+				has := func(s string) bool {
+					switch field {
+					case "from":
+						return addressesContain(e.From, s)
+					case "to":
+						return addressesContain(e.To, s)
+					case "cc":
+						return addressesContain(e.Cc, s)
+					case "bcc":
+						return addressesContain(e.Bcc, s)
+					case "subject":
+						return containsFold(subject, s)
+					case "body":
+						return q.bodyContains(e, s)
+					}
+					return addressesContain(e.From, s) || addressesContain(e.To, s) || addressesContain(e.Cc, s) ||
+						addressesContain(e.Bcc, s) || containsFold(subject, s) || q.bodyContains(e, s)
 				}
-				return addressesContain(e.From, s) || addressesContain(e.To, s) || addressesContain(e.Cc, s) ||
-					addressesContain(e.Bcc, s) || containsFold(subject, s) || q.bodyContains(e, s)
+				for _, tok := range tokens {
+					if !has(tok) {
+						return false
+					}
+				}
+				return true
 			})
 		case "header":
 			list, ok := v.([]any)
@@ -291,16 +347,17 @@ func (q *queryContext) emailSorter(sorts []jmap.Comparator) (func(a, b *emailRec
 				return baseSubject(*e.Subject)
 			})
 		case "sentAt":
-			st = func(a, b *emailRecord) int {
-				x, y := "", ""
-				if a.SentAt != nil {
-					x = *a.SentAt
+			// RFC 8621 §4.4.2: "The sentAt property on the Email object",
+			// a Date that keeps the message's offset: compare the instants,
+			// not the text. An Email without one sorts first.
+			sentAt := func(e *emailRecord) time.Time {
+				if e.SentAt == nil {
+					return time.Time{}
 				}
-				if b.SentAt != nil {
-					y = *b.SentAt
-				}
-				return strings.Compare(x, y)
+				t, _ := time.Parse(time.RFC3339, *e.SentAt)
+				return t
 			}
+			st = func(a, b *emailRecord) int { return sentAt(a).Compare(sentAt(b)) }
 		case "hasKeyword", "allInThreadHaveKeyword", "someInThreadHaveKeyword":
 			kw := strings.ToLower(s.Keyword)
 			if !validKeyword(kw) {
@@ -458,10 +515,45 @@ type emailQueryChangesArgs struct {
 	CollapseThreads bool `json:"collapseThreads"`
 }
 
+// threadKeywordProps are the filter conditions and sorts whose value for
+// an email depends on the other emails of its thread (RFC 8621 §4.4).
+var threadKeywordProps = []string{"allInThreadHaveKeyword", "someInThreadHaveKeyword", "noneInThreadHaveKeyword"}
+
+// dependsOnThread reports whether the query's filter or sort looks at the
+// keywords of other emails in the thread, so that a change to one email can
+// add or remove another that did not change.
+func dependsOnThread(args *jmap.QueryChangesArgs) bool {
+	for _, s := range args.Sort {
+		if slices.Contains(threadKeywordProps, s.Property) {
+			return true
+		}
+	}
+	var walk func(v any) bool
+	walk = func(v any) bool {
+		m, _ := v.(map[string]any)
+		for k, x := range m {
+			if slices.Contains(threadKeywordProps, k) {
+				return true
+			}
+			if k == "conditions" {
+				list, _ := x.([]any)
+				if slices.ContainsFunc(list, walk) {
+					return true
+				}
+			}
+		}
+		return false
+	}
+	var f any
+	return json.Unmarshal(args.Filter, &f) == nil && walk(f)
+}
+
 // emailQueryChanges reports changes to Email/query results (RFC 8621
 // §4.5). With collapseThreads a change to one email can change which email
-// stands for its thread, so that case answers cannotCalculateChanges when
-// anything changed.
+// stands for its thread, and with a thread keyword condition or sort
+// whether another email of the thread matches or where it sorts (RFC 8620
+// §5.6 wants exact changes), so those cases answer cannotCalculateChanges
+// when anything changed.
 func emailQueryChanges(ctx context.Context, c *jmap.Call) (any, error) {
 	var args emailQueryChangesArgs
 	if err := c.Decode(&args); err != nil {
@@ -481,7 +573,7 @@ func emailQueryChanges(ctx context.Context, c *jmap.Call) (any, error) {
 			return err
 		}
 		changed := len(set.Created) + len(set.Updated) + len(set.Destroyed)
-		if args.CollapseThreads && changed > 0 {
+		if (args.CollapseThreads || dependsOnThread(&args.QueryChangesArgs)) && changed > 0 {
 			return jmap.NewMethodError(jmap.ErrCannotCalculateChanges, "")
 		}
 		qa := &emailQueryArgs{QueryArgs: jmap.QueryArgs{AccountID: args.AccountID, Filter: args.Filter, Sort: args.Sort}}

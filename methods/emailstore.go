@@ -154,8 +154,13 @@ func baseSubject(s string) string {
 	}
 }
 
-func messageIDKey(acct store.AccountID, mid string) string {
-	return "mid\x00" + string(acct) + "\x00" + mid
+// messageIDKey holds the thread of the emails with message id mid (in
+// Message-ID, In-Reply-To or References) and base subject subj. The subject
+// is part of the key because RFC 8621 §3 joins two messages only when both
+// the message id and the base subject match: a reply that changes the
+// subject must not take the message id away from the original thread.
+func messageIDKey(acct store.AccountID, subj, mid string) string {
+	return "mid\x00" + string(acct) + "\x00" + mid + "\x00" + subj
 }
 
 func threadKeyFor(e *emailRecord) []string {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"html"
+	"slices"
 	"strings"
 	"unicode/utf8"
 
@@ -42,14 +43,17 @@ func searchTerms(raw json.RawMessage) (subject, body []string) {
 			if !ok || strings.TrimSpace(s) == "" {
 				continue
 			}
+			// The tokens and phrases of the search match separately
+			// (RFC 8621 §4.4.1), so each is marked on its own.
+			tokens := searchTokens(s)
 			switch k {
 			case "text":
-				subject = append(subject, s)
-				body = append(body, s)
+				subject = append(subject, tokens...)
+				body = append(body, tokens...)
 			case "subject":
-				subject = append(subject, s)
+				subject = append(subject, tokens...)
 			case "body":
-				body = append(body, s)
+				body = append(body, tokens...)
 			}
 		}
 	}
@@ -133,6 +137,26 @@ func fragment(text string, terms []string) (string, bool) {
 	return text[start:end], true
 }
 
+// maxPreview is the largest SearchSnippet preview: it "MUST NOT be bigger
+// than 255 octets in size" (RFC 8621 §5), after escaping and marking.
+const maxPreview = 255
+
+// fitPreview highlights f, shortening f until the result fits maxPreview.
+func fitPreview(f string, terms []string) string {
+	for {
+		s, _ := highlight(f, terms)
+		if len(s) <= maxPreview {
+			return s
+		}
+		// Keep the share of f that the escaping and marks leave room for.
+		end := min(len(f)-1, len(f)*maxPreview/len(s))
+		for end > 0 && !utf8.RuneStart(f[end]) {
+			end--
+		}
+		f = f[:end]
+	}
+}
+
 type snippetArgs struct {
 	AccountID string          `json:"accountId"`
 	Filter    json.RawMessage `json:"filter"`
@@ -209,7 +233,7 @@ func searchSnippetGet(ctx context.Context, c *jmap.Call) (any, error) {
 						t = mime.HTMLToText(t)
 					}
 					if f, ok := fragment(t, bodyTerms); ok {
-						s, _ := highlight(f, bodyTerms)
+						s := fitPreview(f, bodyTerms)
 						sn.Preview = &s
 						break
 					}
@@ -276,14 +300,21 @@ func emailParse(ctx context.Context, c *jmap.Call) (any, error) {
 	}
 	resp := &emailParseResponse{AccountID: args.AccountID}
 	for _, raw := range args.BlobIDs {
-		id, _ := c.ResolveID(raw)
+		id, ok := c.ResolveID(raw)
+		if !ok {
+			resp.NotFound = append(resp.NotFound, raw)
+			continue
+		}
+		// RFC 8621 §4.9: parsed maps "blob id to parsed Email", so a
+		// "#creationId" is answered under the blob id it stands for.
 		m, err := openMessage(ctx, c.Store(), acct.ID, id)
 		if errors.Is(err, store.ErrNotFound) {
 			// Either no such blob, or a blob that is not a message.
-			if _, _, oerr := OpenBlob(ctx, c.Store(), acct.ID, store.BlobID(id), 0, 0); oerr == nil {
-				resp.NotParsable = append(resp.NotParsable, raw)
+			if _, body, oerr := OpenBlob(ctx, c.Store(), acct.ID, store.BlobID(id), 0, 0); oerr == nil {
+				body.Close()
+				resp.NotParsable = append(resp.NotParsable, id)
 			} else {
-				resp.NotFound = append(resp.NotFound, raw)
+				resp.NotFound = append(resp.NotFound, id)
 			}
 			continue
 		} else if err != nil {
@@ -295,15 +326,19 @@ func emailParse(ctx context.Context, c *jmap.Call) (any, error) {
 		if err != nil {
 			return nil, err
 		}
+		// RFC 8621 §4.9: these "will be null if requested"; only what was
+		// requested is returned, so id too is left out unless asked for.
 		for _, p := range []string{"id", "threadId", "mailboxIds", "keywords", "receivedAt"} {
-			if _, asked := out[p]; asked {
+			if slices.Contains(plain, p) {
 				out[p] = nil
+			} else {
+				delete(out, p)
 			}
 		}
 		if resp.Parsed == nil {
 			resp.Parsed = map[string]map[string]any{}
 		}
-		resp.Parsed[raw] = out
+		resp.Parsed[id] = out
 	}
 	return resp, nil
 }
