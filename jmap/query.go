@@ -245,50 +245,115 @@ func (t *Type) runQuery(ctx context.Context, tx store.Tx, acct store.AccountID, 
 	return ids, nil
 }
 
-func (t *Type) prepareQuery(ctx context.Context, c *Call, accountID string, filter json.RawMessage, sorts []Comparator) (*Account, Filter, func(a, b map[string]any) int, error) {
-	acct, err := c.Account(ctx, accountID, t.Capability)
-	if err != nil {
-		return nil, nil, nil, err
-	}
-	f, err := CompileFilter(filter, t.Filter)
-	if err != nil {
-		return nil, nil, nil, err
-	}
-	cmp, err := t.compileSort(sorts)
-	if err != nil {
-		return nil, nil, nil, err
-	}
-	return acct, f, cmp, nil
-}
-
 func (t *Type) query(ctx context.Context, c *Call) (any, error) {
 	var args QueryArgs
 	if err := c.Decode(&args); err != nil {
 		return nil, err
 	}
-	if err := checkQueryArgs(&args); err != nil {
+	return RunQuery(ctx, c, &args, t.Capability, t.Name, nil, func(tx store.Tx, acct store.AccountID) ([]string, error) {
+		return t.results(ctx, tx, acct, args.Filter, args.Sort)
+	})
+}
+
+// results compiles a filter and sort and runs them over every record.
+func (t *Type) results(ctx context.Context, tx store.Tx, acct store.AccountID, filter json.RawMessage, sorts []Comparator) ([]string, error) {
+	f, err := CompileFilter(filter, t.Filter)
+	if err != nil {
 		return nil, err
 	}
-	acct, f, cmp, err := t.prepareQuery(ctx, c, args.AccountID, args.Filter, args.Sort)
+	cmp, err := t.compileSort(sorts)
+	if err != nil {
+		return nil, err
+	}
+	return t.runQuery(ctx, tx, acct, f, cmp)
+}
+
+// QueryResults returns every result of a query in acct, sorted.
+type QueryResults func(tx store.Tx, acct store.AccountID) ([]string, error)
+
+// QueryPage answers a query's page directly (from an index) when it can;
+// ok false means "use QueryResults".
+type QueryPage func(tx store.Tx, acct store.AccountID) (ids []string, pos int, total *int, ok bool, err error)
+
+// RunQuery answers /query (RFC 8620 §5.5) for any type: it checks the
+// arguments and the account, reads the query state, and windows what
+// results returns, unless page answers first.
+func RunQuery(ctx context.Context, c *Call, args *QueryArgs, capability, typ string, page QueryPage, results QueryResults) (*QueryResponse, error) {
+	if err := checkQueryArgs(args); err != nil {
+		return nil, err
+	}
+	acct, err := c.Account(ctx, args.AccountID, capability)
 	if err != nil {
 		return nil, err
 	}
 	var resp *QueryResponse
 	err = c.Store().View(ctx, func(tx store.Tx) error {
-		st, err := tx.State(acct.ID, t.Name)
+		st, err := tx.State(acct.ID, typ)
 		if err != nil {
 			return err
 		}
-		ids, err := t.runQuery(ctx, tx, acct.ID, f, cmp)
+		resp = &QueryResponse{AccountID: args.AccountID, QueryState: FormatState(uint64(st)), CanCalculateChanges: true}
+		if page != nil {
+			ids, pos, total, ok, err := page(tx, acct.ID)
+			if err != nil {
+				return err
+			}
+			if ok {
+				resp.IDs, resp.Position, resp.Total = ids, pos, total
+				return nil
+			}
+		}
+		ids, err := results(tx, acct.ID)
 		if err != nil {
 			return err
 		}
-		page, pos, err := Window(ids, &args)
+		if resp.IDs, resp.Position, err = Window(ids, args); err != nil {
+			return err
+		}
+		if args.CalculateTotal {
+			n := len(ids)
+			resp.Total = &n
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return resp, nil
+}
+
+// ChangedResults returns the current sorted results of a query after the
+// changes in set; it may answer cannotCalculateChanges, or add ids to
+// set.Updated that the changes moved without touching them.
+type ChangedResults func(tx store.Tx, acct store.AccountID, set *ChangeSet) ([]string, error)
+
+// RunQueryChanges answers /queryChanges (RFC 8620 §5.6) for a type whose
+// query results depend on each record's own properties, from the change
+// log and the current results.
+func RunQueryChanges(ctx context.Context, c *Call, args *QueryChangesArgs, capability, typ string, results ChangedResults) (*QueryChangesResponse, error) {
+	if err := CheckQueryChangesArgs(args); err != nil {
+		return nil, err
+	}
+	acct, err := c.Account(ctx, args.AccountID, capability)
+	if err != nil {
+		return nil, err
+	}
+	var resp *QueryChangesResponse
+	err = c.Store().View(ctx, func(tx store.Tx) error {
+		set, err := ReadChanges(tx, acct.ID, typ, args.SinceQueryState, 0)
 		if err != nil {
 			return err
 		}
-		resp = &QueryResponse{AccountID: args.AccountID, QueryState: FormatState(uint64(st)),
-			CanCalculateChanges: true, Position: pos, IDs: page}
+		ids, err := results(tx, acct.ID, set)
+		if err != nil {
+			return err
+		}
+		removed, added, err := QueryChangesFromLog(set, ids, args.MaxChanges)
+		if err != nil {
+			return err
+		}
+		resp = &QueryChangesResponse{AccountID: args.AccountID, OldQueryState: args.SinceQueryState,
+			NewQueryState: set.NewState, Removed: removed, Added: added}
 		if args.CalculateTotal {
 			n := len(ids)
 			resp.Total = &n
@@ -382,37 +447,7 @@ func (t *Type) queryChanges(ctx context.Context, c *Call) (any, error) {
 	if err := c.Decode(&args); err != nil {
 		return nil, err
 	}
-	if err := CheckQueryChangesArgs(&args); err != nil {
-		return nil, err
-	}
-	acct, f, cmp, err := t.prepareQuery(ctx, c, args.AccountID, args.Filter, args.Sort)
-	if err != nil {
-		return nil, err
-	}
-	var resp *QueryChangesResponse
-	err = c.Store().View(ctx, func(tx store.Tx) error {
-		set, err := ReadChanges(tx, acct.ID, t.Name, args.SinceQueryState, 0)
-		if err != nil {
-			return err
-		}
-		ids, err := t.runQuery(ctx, tx, acct.ID, f, cmp)
-		if err != nil {
-			return err
-		}
-		removed, added, err := QueryChangesFromLog(set, ids, args.MaxChanges)
-		if err != nil {
-			return err
-		}
-		resp = &QueryChangesResponse{AccountID: args.AccountID, OldQueryState: args.SinceQueryState,
-			NewQueryState: set.NewState, Removed: removed, Added: added}
-		if args.CalculateTotal {
-			n := len(ids)
-			resp.Total = &n
-		}
-		return nil
+	return RunQueryChanges(ctx, c, &args, t.Capability, t.Name, func(tx store.Tx, acct store.AccountID, _ *ChangeSet) ([]string, error) {
+		return t.results(ctx, tx, acct, args.Filter, args.Sort)
 	})
-	if err != nil {
-		return nil, err
-	}
-	return resp, nil
 }

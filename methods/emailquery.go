@@ -468,46 +468,12 @@ func emailQuery(ctx context.Context, c *jmap.Call) (any, error) {
 	if err := c.Decode(&args); err != nil {
 		return nil, err
 	}
-	if args.Limit != nil && *args.Limit < 0 {
-		return nil, jmap.InvalidArguments("limit must not be negative")
+	page := func(tx store.Tx, acct store.AccountID) ([]string, int, *int, bool, error) {
+		return indexedQuery(ctx, c, tx, acct, &args)
 	}
-	acct, err := c.Account(ctx, args.AccountID, CapMail)
-	if err != nil {
-		return nil, err
-	}
-	var resp *jmap.QueryResponse
-	err = c.Store().View(ctx, func(tx store.Tx) error {
-		st, err := tx.State(acct.ID, "Email")
-		if err != nil {
-			return err
-		}
-		resp = &jmap.QueryResponse{AccountID: args.AccountID, QueryState: jmap.FormatState(uint64(st)),
-			CanCalculateChanges: true}
-		page, pos, total, indexed, err := indexedQuery(ctx, c, tx, acct.ID, &args)
-		if err != nil {
-			return err
-		}
-		if indexed {
-			resp.IDs, resp.Position, resp.Total = page, pos, total
-			return nil
-		}
-		ids, err := emailResults(ctx, c, tx, acct.ID, &args)
-		if err != nil {
-			return err
-		}
-		if resp.IDs, resp.Position, err = jmap.Window(ids, &args.QueryArgs); err != nil {
-			return err
-		}
-		if args.CalculateTotal {
-			n := len(ids)
-			resp.Total = &n
-		}
-		return nil
+	return jmap.RunQuery(ctx, c, &args.QueryArgs, CapMail, "Email", page, func(tx store.Tx, acct store.AccountID) ([]string, error) {
+		return emailResults(ctx, c, tx, acct, &args)
 	})
-	if err != nil {
-		return nil, err
-	}
-	return resp, nil
 }
 
 type emailQueryChangesArgs struct {
@@ -559,42 +525,12 @@ func emailQueryChanges(ctx context.Context, c *jmap.Call) (any, error) {
 	if err := c.Decode(&args); err != nil {
 		return nil, err
 	}
-	if err := jmap.CheckQueryChangesArgs(&args.QueryChangesArgs); err != nil {
-		return nil, err
-	}
-	acct, err := c.Account(ctx, args.AccountID, CapMail)
-	if err != nil {
-		return nil, err
-	}
-	var resp *jmap.QueryChangesResponse
-	err = c.Store().View(ctx, func(tx store.Tx) error {
-		set, err := jmap.ReadChanges(tx, acct.ID, "Email", args.SinceQueryState, 0)
-		if err != nil {
-			return err
-		}
+	return jmap.RunQueryChanges(ctx, c, &args.QueryChangesArgs, CapMail, "Email", func(tx store.Tx, acct store.AccountID, set *jmap.ChangeSet) ([]string, error) {
 		changed := len(set.Created) + len(set.Updated) + len(set.Destroyed)
 		if (args.CollapseThreads || dependsOnThread(&args.QueryChangesArgs)) && changed > 0 {
-			return jmap.NewMethodError(jmap.ErrCannotCalculateChanges, "")
+			return nil, jmap.NewMethodError(jmap.ErrCannotCalculateChanges, "")
 		}
 		qa := &emailQueryArgs{QueryArgs: jmap.QueryArgs{AccountID: args.AccountID, Filter: args.Filter, Sort: args.Sort}}
-		ids, err := emailResults(ctx, c, tx, acct.ID, qa)
-		if err != nil {
-			return err
-		}
-		removed, added, err := jmap.QueryChangesFromLog(set, ids, args.MaxChanges)
-		if err != nil {
-			return err
-		}
-		resp = &jmap.QueryChangesResponse{AccountID: args.AccountID, OldQueryState: args.SinceQueryState,
-			NewQueryState: set.NewState, Removed: removed, Added: added}
-		if args.CalculateTotal {
-			n := len(ids)
-			resp.Total = &n
-		}
-		return nil
+		return emailResults(ctx, c, tx, acct, qa)
 	})
-	if err != nil {
-		return nil, err
-	}
-	return resp, nil
 }

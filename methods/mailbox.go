@@ -502,39 +502,9 @@ func mailboxQuery(ctx context.Context, c *jmap.Call) (any, error) {
 	if err := c.Decode(&args); err != nil {
 		return nil, err
 	}
-	if args.Limit != nil && *args.Limit < 0 {
-		return nil, jmap.InvalidArguments("limit must not be negative")
-	}
-	acct, err := c.Account(ctx, args.AccountID, CapMail)
-	if err != nil {
-		return nil, err
-	}
-	var resp *jmap.QueryResponse
-	err = c.Store().View(ctx, func(tx store.Tx) error {
-		st, err := tx.State(acct.ID, "Mailbox")
-		if err != nil {
-			return err
-		}
-		ids, err := mailboxTree(ctx, c, tx, acct.ID, args.Filter, args.Sort, args.SortAsTree, args.FilterAsTree)
-		if err != nil {
-			return err
-		}
-		page, pos, err := jmap.Window(ids, &args.QueryArgs)
-		if err != nil {
-			return err
-		}
-		resp = &jmap.QueryResponse{AccountID: args.AccountID, QueryState: jmap.FormatState(uint64(st)),
-			CanCalculateChanges: true, Position: pos, IDs: page}
-		if args.CalculateTotal {
-			n := len(ids)
-			resp.Total = &n
-		}
-		return nil
+	return jmap.RunQuery(ctx, c, &args.QueryArgs, CapMail, "Mailbox", nil, func(tx store.Tx, acct store.AccountID) ([]string, error) {
+		return mailboxTree(ctx, c, tx, acct, args.Filter, args.Sort, args.SortAsTree, args.FilterAsTree)
 	})
-	if err != nil {
-		return nil, err
-	}
-	return resp, nil
 }
 
 type mailboxQueryChangesArgs struct {
@@ -548,22 +518,10 @@ func mailboxQueryChanges(ctx context.Context, c *jmap.Call) (any, error) {
 	if err := c.Decode(&args); err != nil {
 		return nil, err
 	}
-	if err := jmap.CheckQueryChangesArgs(&args.QueryChangesArgs); err != nil {
-		return nil, err
-	}
-	acct, err := c.Account(ctx, args.AccountID, CapMail)
-	if err != nil {
-		return nil, err
-	}
-	var resp *jmap.QueryChangesResponse
-	err = c.Store().View(ctx, func(tx store.Tx) error {
-		set, err := jmap.ReadChanges(tx, acct.ID, "Mailbox", args.SinceQueryState, 0)
+	return jmap.RunQueryChanges(ctx, c, &args.QueryChangesArgs, CapMail, "Mailbox", func(tx store.Tx, acct store.AccountID, set *jmap.ChangeSet) ([]string, error) {
+		ids, err := mailboxTree(ctx, c, tx, acct, args.Filter, args.Sort, args.SortAsTree, args.FilterAsTree)
 		if err != nil {
-			return err
-		}
-		ids, err := mailboxTree(ctx, c, tx, acct.ID, args.Filter, args.Sort, args.SortAsTree, args.FilterAsTree)
-		if err != nil {
-			return err
+			return nil, err
 		}
 		if args.SortAsTree || args.FilterAsTree {
 			// A change to one mailbox can move or hide its descendants,
@@ -573,30 +531,16 @@ func mailboxQueryChanges(ctx context.Context, c *jmap.Call) (any, error) {
 			// return the ids of extra Foos in addition that may have been
 			// in the old results but are not in the new results".
 			if len(set.Created)+len(set.Updated)+len(set.Destroyed) > 0 {
-				for o, err := range tx.Scan(acct.ID, "Mailbox") {
+				for o, err := range tx.Scan(acct, "Mailbox") {
 					if err != nil {
-						return err
+						return nil, err
 					}
 					set.Updated = append(set.Updated, o.ID)
 				}
 			}
 		}
-		removed, added, err := jmap.QueryChangesFromLog(set, ids, args.MaxChanges)
-		if err != nil {
-			return err
-		}
-		resp = &jmap.QueryChangesResponse{AccountID: args.AccountID, OldQueryState: args.SinceQueryState,
-			NewQueryState: set.NewState, Removed: removed, Added: added}
-		if args.CalculateTotal {
-			n := len(ids)
-			resp.Total = &n
-		}
-		return nil
+		return ids, nil
 	})
-	if err != nil {
-		return nil, err
-	}
-	return resp, nil
 }
 
 // loadMailboxRole reads the role of a stored mailbox ("" when none).
