@@ -21,6 +21,10 @@ import (
 
 const chunkSize = 1 << 20
 
+// inlineUpload is the most content an upload writes inside its metadata
+// transaction; Badger caps a transaction near 15% of its 64 MB memtable.
+const inlineUpload = 4 << 20
+
 type blobMeta struct {
 	Size    int64  `json:"s"`
 	Refs    int64  `json:"r"`
@@ -191,15 +195,29 @@ func (b *blobStore) UploadBatch(ctx context.Context, acct store.AccountID, in []
 		out[i] = store.BlobInfo{ID: store.BlobID("G" + shas[i]), Size: int64(len(x.Data)), Type: x.Type}
 	}
 	expiry := time.Now().Add(b.d.opt.BlobGrace).UnixNano()
+	// Content that fits one transaction is written in it, with its meta:
+	// one commit per upload. Larger content goes ahead in write batches.
+	var total int
+	for _, x := range in {
+		total += len(x.Data)
+	}
+	inline := total <= inlineUpload
 	for range 3 {
-		for i, x := range in {
-			if err := b.writeChunks(shas[i], x.Data); err != nil {
-				return nil, err
+		if !inline {
+			for i, x := range in {
+				if err := b.writeChunks(shas[i], x.Data); err != nil {
+					return nil, err
+				}
 			}
 		}
 		_, err := b.d.Update(ctx, func(stx store.Tx) error {
 			t := stx.(*tx)
 			for i, x := range in {
+				if inline {
+					if err := t.writeChunksIfNew(shas[i], x.Data); err != nil {
+						return err
+					}
+				}
 				if err := t.grantUpload(acct, shas[i], x, expiry); err != nil {
 					return err
 				}
@@ -398,4 +416,19 @@ func (b *blobStore) Collect(ctx context.Context, now time.Time) (int, error) {
 		}
 	}
 	return removed, nil
+}
+
+// writeChunksIfNew stores content in the transaction unless a blob with that
+// digest exists.
+func (t *tx) writeChunksIfNew(sha string, data []byte) error {
+	if ok, err := t.exists(blobMetaKey(sha)); err != nil || ok {
+		return err
+	}
+	for i := 0; i*chunkSize < len(data); i++ {
+		end := min((i+1)*chunkSize, len(data))
+		if err := t.txn.Set(blobDataKey(sha, uint32(i)), data[i*chunkSize:end]); err != nil {
+			return err
+		}
+	}
+	return nil
 }
