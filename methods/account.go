@@ -181,3 +181,22 @@ func (a *Accounts) Principals(ctx context.Context, acct store.AccountID) ([]stor
 	})
 	return out, err
 }
+
+// Accounts returns the accounts who sees: their own, for now.
+func (a *Accounts) Accounts(ctx context.Context, who store.PrincipalID) ([]store.AccountID, error) {
+	var out []store.AccountID
+	err := a.st.View(ctx, func(tx store.Tx) error {
+		p, err := tx.Principals().Get(who)
+		if errors.Is(err, store.ErrNotFound) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if p.Account != "" {
+			out = append(out, p.Account)
+		}
+		return nil
+	})
+	return out, err
+}

@@ -10,9 +10,11 @@ import (
 	"github.com/jmapd/jmapd/store"
 )
 
-// Audience tells which principals may see the changes of an account.
+// Audience tells which principals may see the changes of an account, and
+// which accounts a principal sees.
 type Audience interface {
 	Principals(ctx context.Context, acct store.AccountID) ([]store.PrincipalID, error)
+	Accounts(ctx context.Context, who store.PrincipalID) ([]store.AccountID, error)
 }
 
 // StateChange is the object pushed to clients (RFC 8620 §7.1).
@@ -23,6 +25,7 @@ type StateChange struct {
 
 // Broker fans store commits out to subscribers.
 type Broker struct {
+	st     store.Store
 	aud    Audience
 	log    zerolog.Logger
 	cancel func()
@@ -34,7 +37,7 @@ type Broker struct {
 
 // NewBroker returns a broker fed by st's commits.
 func NewBroker(st store.Store, aud Audience, log zerolog.Logger) *Broker {
-	b := &Broker{aud: aud, log: log, subs: map[store.PrincipalID]map[*Subscription]struct{}{}}
+	b := &Broker{st: st, aud: aud, log: log, subs: map[store.PrincipalID]map[*Subscription]struct{}{}}
 	b.cancel = st.Subscribe(b.publish)
 	return b
 }
@@ -169,4 +172,28 @@ func (b *Broker) Close() {
 		}
 	}
 	b.subs = map[store.PrincipalID]map[*Subscription]struct{}{}
+}
+
+// visibleStates returns the state of every type in every account who sees.
+func (b *Broker) visibleStates(ctx context.Context, who store.PrincipalID) (map[string]map[string]string, error) {
+	accts, err := b.aud.Accounts(ctx, who)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]map[string]string{}
+	err = b.st.View(ctx, func(tx store.Tx) error {
+		for _, a := range accts {
+			states, err := tx.States(a)
+			if err != nil {
+				return err
+			}
+			m := make(map[string]string, len(states))
+			for typ, st := range states {
+				m[typ] = jmap.FormatState(uint64(st))
+			}
+			out[string(a)] = m
+		}
+		return nil
+	})
+	return out, err
 }

@@ -1,6 +1,7 @@
 package push
 
 import (
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -85,6 +86,21 @@ func (b *Broker) eventSource(w http.ResponseWriter, r *http.Request) {
 		tick = ticker.C
 	}
 	pingData := fmt.Sprintf(`{"interval":%d}`, ping)
+	// RFC 8620 §7.3: a client reconnecting with the last event id it saw
+	// gets what it missed at once.
+	if last := r.Header.Get("Last-Event-ID"); last != "" {
+		if seen, ok := decodeEventID(last); ok {
+			now, err := b.visibleStates(r.Context(), caller.Principal)
+			if err != nil {
+				return
+			}
+			if missed := missedChanges(seen, now, types); missed != nil {
+				if !b.writeState(w, rc, missed, now) || closeAfter == "state" {
+					return
+				}
+			}
+		}
+	}
 	for {
 		select {
 		case <-r.Context().Done():
@@ -103,14 +119,11 @@ func (b *Broker) eventSource(w http.ResponseWriter, r *http.Request) {
 			if sc == nil {
 				continue
 			}
-			data, err := json.Marshal(sc)
+			now, err := b.visibleStates(r.Context(), caller.Principal)
 			if err != nil {
 				return
 			}
-			if _, err := fmt.Fprintf(w, "event: state\ndata: %s\n\n", data); err != nil {
-				return
-			}
-			if err := rc.Flush(); err != nil {
+			if !b.writeState(w, rc, sc, now) {
 				return
 			}
 			if closeAfter == "state" {
@@ -123,4 +136,60 @@ func (b *Broker) eventSource(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	}
+}
+
+// writeState sends a state event followed by the event id that encodes the
+// states the user can now see (RFC 8620 §7.3); false when the client is
+// gone.
+func (b *Broker) writeState(w http.ResponseWriter, rc *http.ResponseController, sc *StateChange, now map[string]map[string]string) bool {
+	data, err := json.Marshal(sc)
+	if err != nil {
+		return false
+	}
+	if _, err := fmt.Fprintf(w, "event: state\nid: %s\ndata: %s\n\n", encodeEventID(now), data); err != nil {
+		return false
+	}
+	return rc.Flush() == nil
+}
+
+// encodeEventID writes visible states as an event id: base64url of their
+// JSON, which holds no line breaks.
+func encodeEventID(states map[string]map[string]string) string {
+	b, _ := json.Marshal(states)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+func decodeEventID(id string) (map[string]map[string]string, bool) {
+	b, err := base64.RawURLEncoding.DecodeString(id)
+	if err != nil {
+		return nil, false
+	}
+	var out map[string]map[string]string
+	if json.Unmarshal(b, &out) != nil {
+		return nil, false
+	}
+	return out, true
+}
+
+// missedChanges returns a StateChange of the types (of those asked for)
+// whose state differs between seen and now, or nil.
+func missedChanges(seen, now map[string]map[string]string, types map[string]bool) *StateChange {
+	changed := map[string]map[string]string{}
+	for acct, states := range now {
+		for typ, st := range states {
+			if types != nil && !types[typ] {
+				continue
+			}
+			if seen[acct][typ] != st {
+				if changed[acct] == nil {
+					changed[acct] = map[string]string{}
+				}
+				changed[acct][typ] = st
+			}
+		}
+	}
+	if len(changed) == 0 {
+		return nil
+	}
+	return &StateChange{Type: "StateChange", Changed: changed}
 }

@@ -12,7 +12,7 @@ import (
 	"github.com/jmapd/jmapd/jmaptest"
 )
 
-type event struct{ name, data string }
+type event struct{ name, data, id string }
 
 // stream is a real EventSource connection read line by line.
 type stream struct {
@@ -22,10 +22,19 @@ type stream struct {
 
 func open(t *testing.T, srv *jmaptest.Server, c *jmaptest.Client, query string) *stream {
 	t.Helper()
+	return openFrom(t, srv, c, query, "")
+}
+
+// openFrom opens a stream as a client reconnecting after lastID.
+func openFrom(t *testing.T, srv *jmaptest.Server, c *jmaptest.Client, query, lastID string) *stream {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, srv.URL()+"/jmap/eventsource?"+query, nil)
 	req.SetBasicAuth(c.Email, c.Password)
 	req.Header.Set("Accept", "text/event-stream")
+	if lastID != "" {
+		req.Header.Set("Last-Event-ID", lastID)
+	}
 	resp, err := srv.HTTP.Do(req)
 	if err != nil {
 		cancel()
@@ -52,6 +61,8 @@ func open(t *testing.T, srv *jmaptest.Server, c *jmaptest.Client, query string) 
 				ev.name = line[len("event: "):]
 			case strings.HasPrefix(line, "data: "):
 				ev.data = line[len("data: "):]
+			case strings.HasPrefix(line, "id: "):
+				ev.id = line[len("id: "):]
 			case line == "" && ev.name != "":
 				s.events <- ev
 				ev = event{}
@@ -156,5 +167,40 @@ func TestEventSource_BadArguments(t *testing.T) {
 		if resp.StatusCode != http.StatusBadRequest {
 			t.Errorf("%s: %d", q, resp.StatusCode)
 		}
+	}
+}
+
+// RFC 8620 §7.3: each state event is followed by an event id; a client
+// that reconnects with the last id it saw gets the changes it missed at
+// once, for the types it asks for, and nothing when it missed nothing.
+func TestEventSource_LastEventIDCatchUp(t *testing.T) {
+	srv := jmaptest.Start(t)
+	alice := srv.NewUser(t, "alice@example.test")
+	s := open(t, srv, alice, "types=*&closeafter=no&ping=0")
+	createNote(t, alice)
+	ev, ok := s.next(t, 10*time.Second)
+	if !ok || ev.name != "state" || ev.id == "" {
+		t.Fatalf("state event %+v, want one with an id", ev)
+	}
+	seen := ev.id
+	// Changes while the client is away.
+	missed := createNote(t, alice)
+	back := openFrom(t, srv, alice, "types=Note&closeafter=no&ping=0", seen)
+	ev, ok = back.next(t, 10*time.Second)
+	if !ok || ev.name != "state" || !strings.Contains(ev.data, `"Note":"`+missed+`"`) {
+		t.Fatalf("catch-up %+v, want Note state %s", ev, missed)
+	}
+	if strings.Contains(ev.data, "Mailbox") {
+		t.Errorf("catch-up %s has a type not asked for", ev.data)
+	}
+	// Nothing missed since that event's id: nothing is sent.
+	quiet := openFrom(t, srv, alice, "types=*&closeafter=no&ping=0", ev.id)
+	if ev, ok := quiet.next(t, 300*time.Millisecond); ok {
+		t.Errorf("got %+v although nothing was missed", ev)
+	}
+	// A malformed id is ignored.
+	bad := openFrom(t, srv, alice, "types=*&closeafter=no&ping=0", "%%%")
+	if ev, ok := bad.next(t, 300*time.Millisecond); ok {
+		t.Errorf("got %+v for a malformed Last-Event-ID", ev)
 	}
 }

@@ -98,6 +98,8 @@ type Tx interface {
 	// State returns the current state of typ in acct (0 when nothing was
 	// ever written).
 	State(acct AccountID, typ string) (State, error)
+	// States returns the state of every type ever written in acct.
+	States(acct AccountID) (map[string]State, error)
 	// Get returns the record, or ErrNotFound.
 	Get(acct AccountID, typ, id string) ([]byte, error)
 	// Scan yields every record of typ in acct in id order.

@@ -291,6 +291,27 @@ func (t *tx) State(acct store.AccountID, typ string) (store.State, error) {
 	return st, err
 }
 
+func (t *tx) States(acct store.AccountID) (map[string]store.State, error) {
+	prefix := []byte("s" + sep + string(acct) + sep)
+	it := t.txn.NewIterator(bdb.IteratorOptions{Prefix: prefix, PrefetchValues: true, PrefetchSize: 16})
+	defer it.Close()
+	out := map[string]store.State{}
+	for it.Rewind(); it.Valid(); it.Next() {
+		item := it.Item()
+		err := item.Value(func(v []byte) error {
+			if len(v) != 8 {
+				return fmt.Errorf("state %q: bad length %d", item.Key(), len(v))
+			}
+			out[string(item.Key()[len(prefix):])] = store.State(binary.BigEndian.Uint64(v))
+			return nil
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
 func (t *tx) get(key []byte) ([]byte, error) {
 	item, err := t.txn.Get(key)
 	if errors.Is(err, bdb.ErrKeyNotFound) {
