@@ -27,10 +27,14 @@ fuzz:
 	$(GO) test ./jmap -run '^$$' -fuzz '^FuzzRequestDecode$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./jmap -run '^$$' -fuzz '^FuzzResultReference$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./jmap -run '^$$' -fuzz '^FuzzPatch$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./jmap -run '^$$' -fuzz '^FuzzCheckIJSON$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./internal/auth -run '^$$' -fuzz '^FuzzAuthorizationHeader$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./internal/mime -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME)
 
+# Store and HTTP benchmarks; JMAPD_BENCH_MESSAGES sets the inbox size of
+# BenchmarkMailboxPage (default 100000, which takes a few minutes to load).
 bench:
-	$(GO) test ./server ./store/badger -run '^$$' -bench . -benchtime 3s
+	$(GO) test ./server ./store/badger -run '^$$' -bench . -benchtime 3s -timeout 60m
 
 clean:
 	rm -rf bin
