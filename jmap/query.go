@@ -100,14 +100,7 @@ func compileFilter(m map[string]any, cond func(map[string]any) (func(map[string]
 	}
 	switch op {
 	case "AND":
-		return func(o map[string]any) bool {
-			for _, f := range subs {
-				if !f(o) {
-					return false
-				}
-			}
-			return true
-		}, nil
+		return AllOf(subs), nil
 	case "OR":
 		return func(o map[string]any) bool {
 			for _, f := range subs {
@@ -128,6 +121,19 @@ func compileFilter(m map[string]any, cond func(map[string]any) (func(map[string]
 		}, nil
 	}
 	return nil, NewMethodError(ErrUnsupportedFilter, fmt.Sprintf("unknown operator %v", op))
+}
+
+// AllOf returns a test that holds when every one of tests holds (a
+// FilterCondition's members, an AND operator).
+func AllOf[T any, F ~func(T) bool](tests []F) F {
+	return func(x T) bool {
+		for _, t := range tests {
+			if !t(x) {
+				return false
+			}
+		}
+		return true
+	}
 }
 
 // Window applies position, anchor, anchorOffset and limit to the full sorted

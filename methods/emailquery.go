@@ -296,15 +296,8 @@ func (q *queryContext) compileEmailCondition(cond map[string]any) (func(map[stri
 			return nil, jmap.NewMethodError(jmap.ErrUnsupportedFilter, fmt.Sprintf("unknown condition %q", k))
 		}
 	}
-	return func(o map[string]any) bool {
-		e := o["_email"].(*emailRecord)
-		for _, t := range tests {
-			if !t(e) {
-				return false
-			}
-		}
-		return true
-	}, nil
+	all := jmap.AllOf(tests)
+	return func(o map[string]any) bool { return all(o["_email"].(*emailRecord)) }, nil
 }
 
 func firstAddress(list []mime.Address) string {

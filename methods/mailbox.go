@@ -404,14 +404,7 @@ func mailboxFilter(cond map[string]any) (func(map[string]any) bool, error) {
 			return nil, jmap.NewMethodError(jmap.ErrUnsupportedFilter, fmt.Sprintf("unknown condition %q", k))
 		}
 	}
-	return func(o map[string]any) bool {
-		for _, t := range tests {
-			if !t(o) {
-				return false
-			}
-		}
-		return true
-	}, nil
+	return jmap.AllOf(tests), nil
 }
 
 type mailboxQueryArgs struct {
