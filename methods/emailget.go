@@ -354,25 +354,15 @@ func emailGet(ctx context.Context, c *jmap.Call) (any, error) {
 			ids = *args.IDs
 		}
 		seen := map[string]bool{}
+		unique := ids[:0:0]
 		for _, raw := range ids {
-			if seen[raw] {
-				continue
+			if !seen[raw] {
+				seen[raw] = true
+				unique = append(unique, raw)
 			}
-			seen[raw] = true
-			id, ok := c.ResolveID(raw)
-			var e *emailRecord
-			if ok {
-				e, err = loadEmail(tx, acct.ID, id)
-			}
-			if !ok || errors.Is(err, store.ErrNotFound) {
-				resp.NotFound = append(resp.NotFound, raw)
-				continue
-			} else if err != nil {
-				return err
-			}
-			records = append(records, e)
 		}
-		return nil
+		records, resp.NotFound, err = loadEmails(tx, c, acct.ID, unique)
+		return err
 	})
 	if err != nil {
 		return nil, err
@@ -593,4 +583,25 @@ func bodyValues(m *mime.Message, textBody, htmlBody []*mime.Part, args *emailGet
 		}
 	}
 	return out
+}
+
+// loadEmails reads the emails that request ids (or creation ids) name,
+// listing the ids that name none in notFound.
+func loadEmails(tx store.Tx, c *jmap.Call, acct store.AccountID, raws []string) (records []*emailRecord, notFound []string, err error) {
+	notFound = []string{}
+	for _, raw := range raws {
+		id, ok := c.ResolveID(raw)
+		var e *emailRecord
+		if ok {
+			e, err = loadEmail(tx, acct, id)
+		}
+		if !ok || errors.Is(err, store.ErrNotFound) {
+			notFound = append(notFound, raw)
+			continue
+		} else if err != nil {
+			return nil, nil, err
+		}
+		records = append(records, e)
+	}
+	return records, notFound, nil
 }

@@ -201,18 +201,12 @@ func searchSnippetGet(ctx context.Context, c *jmap.Call) (any, error) {
 	resp := &snippetResponse{AccountID: args.AccountID, List: []snippet{}}
 	var records []*emailRecord
 	err = c.Store().View(ctx, func(tx store.Tx) error {
-		for _, raw := range args.EmailIDs {
-			id, _ := c.ResolveID(raw)
-			e, err := loadEmail(tx, acct.ID, id)
-			if errors.Is(err, store.ErrNotFound) {
-				resp.NotFound = append(resp.NotFound, raw)
-				continue
-			} else if err != nil {
-				return err
-			}
-			records = append(records, e)
+		var err error
+		records, resp.NotFound, err = loadEmails(tx, c, acct.ID, args.EmailIDs)
+		if len(resp.NotFound) == 0 {
+			resp.NotFound = nil // RFC 8621 §5.1: null if all were found
 		}
-		return nil
+		return err
 	})
 	if err != nil {
 		return nil, err
