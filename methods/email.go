@@ -129,6 +129,33 @@ func addEmail(tx store.Tx, acct store.AccountID, e *emailRecord, cnt *counter) e
 	return cnt.change(nil, membershipOf(e))
 }
 
+// newEmail adds the email of a parsed message stored as blob, after
+// checking the mailboxIds and keywords the client gave and then its
+// receivedAt; it returns the "created" entry of Email/import and
+// Email/set (RFC 8621 §4.6, §4.8), or the SetError that refuses it.
+func newEmail(tx store.Tx, acct store.AccountID, cnt *counter, msg *mime.Message, blob store.BlobInfo,
+	mailboxIDs, keywords any, resolve func(string) (string, bool), receivedAt func() (time.Time, *jmap.SetError),
+) (map[string]any, *jmap.SetError, error) {
+	mboxes, serr := checkMailboxIDs(tx, acct, mailboxIDs, resolve)
+	if serr != nil {
+		return nil, serr, nil
+	}
+	kw, serr := normalizeKeywords(keywords)
+	if serr != nil {
+		return nil, serr, nil
+	}
+	at, serr := receivedAt()
+	if serr != nil {
+		return nil, serr, nil
+	}
+	e := &emailRecord{BlobID: string(blob.ID), MailboxIDs: mboxes, Keywords: kw, ReceivedAt: utcDate(at)}
+	recordFromMessage(msg, e)
+	if err := addEmail(tx, acct, e, cnt); err != nil {
+		return nil, nil, err
+	}
+	return map[string]any{"id": e.ID, "blobId": e.BlobID, "threadId": e.ThreadID, "size": e.Size}, nil, nil
+}
+
 // assignThread puts a new email in the thread of the emails it shares a
 // message id and base subject with (RFC 8621 §3), merging several such
 // threads into the oldest one. Merged emails are destroyed and created
@@ -377,22 +404,17 @@ func emailImport(ctx context.Context, c *jmap.Call) (any, error) {
 				resp.NotCreated[cid] = p.serr
 				continue
 			}
-			mboxes, serr := checkMailboxIDs(tx, acct.ID, p.item.MailboxIDs, c.ResolveID)
-			if serr != nil {
-				resp.NotCreated[cid] = serr
-				continue
-			}
-			kw, serr := normalizeKeywords(p.item.Keywords)
-			if serr != nil {
-				resp.NotCreated[cid] = serr
-				continue
-			}
-			e := &emailRecord{BlobID: string(p.blob.ID), MailboxIDs: mboxes, Keywords: kw, ReceivedAt: utcDate(p.recAt)}
-			recordFromMessage(p.msg, e)
-			if err := addEmail(tx, acct.ID, e, cnt); err != nil {
+			recAt := p.recAt
+			created, serr, err := newEmail(tx, acct.ID, cnt, p.msg, p.blob, p.item.MailboxIDs, p.item.Keywords, c.ResolveID,
+				func() (time.Time, *jmap.SetError) { return recAt, nil })
+			if err != nil {
 				return err
 			}
-			resp.Created[cid] = map[string]any{"id": e.ID, "blobId": e.BlobID, "threadId": e.ThreadID, "size": e.Size}
+			if serr != nil {
+				resp.NotCreated[cid] = serr
+				continue
+			}
+			resp.Created[cid] = created
 		}
 		return cnt.flush()
 	})
@@ -617,7 +639,7 @@ func emailSet(ctx context.Context, c *jmap.Call) (any, error) {
 	resp := &jmap.SetResponse{AccountID: args.AccountID}
 	created := map[string]map[string]any{}
 	notCreated := map[string]*jmap.SetError{}
-	_, err = c.Store().Update(ctx, func(tx store.Tx) error {
+	changes, err := c.Store().Update(ctx, func(tx store.Tx) error {
 		clear(created)
 		clear(notCreated)
 		st, err := tx.State(acct.ID, "Email")
@@ -635,32 +657,28 @@ func emailSet(ctx context.Context, c *jmap.Call) (any, error) {
 				notCreated[cid] = p.serr
 				continue
 			}
-			mboxes, serr := checkMailboxIDs(tx, acct.ID, p.obj["mailboxIds"], c.ResolveID)
-			if serr != nil {
-				notCreated[cid] = serr
-				continue
-			}
-			kw, serr := normalizeKeywords(p.obj["keywords"])
-			if serr != nil {
-				notCreated[cid] = serr
-				continue
-			}
-			at := time.Now()
-			if v, ok := p.obj["receivedAt"]; ok && v != nil {
-				s, _ := v.(string)
-				t, ok := parseUTCDate(s)
-				if !ok {
-					notCreated[cid] = jmap.InvalidProperties("receivedAt must be a UTCDate", "receivedAt")
-					continue
-				}
-				at = t
-			}
-			e := &emailRecord{BlobID: string(p.blob.ID), MailboxIDs: mboxes, Keywords: kw, ReceivedAt: utcDate(at)}
-			recordFromMessage(p.msg, e)
-			if err := addEmail(tx, acct.ID, e, cnt); err != nil {
+			obj := p.obj
+			c1, serr, err := newEmail(tx, acct.ID, cnt, p.msg, p.blob, obj["mailboxIds"], obj["keywords"], c.ResolveID,
+				func() (time.Time, *jmap.SetError) {
+					v, ok := obj["receivedAt"]
+					if !ok || v == nil {
+						return time.Now(), nil
+					}
+					s, _ := v.(string)
+					t, ok := parseUTCDate(s)
+					if !ok {
+						return time.Time{}, jmap.InvalidProperties("receivedAt must be a UTCDate", "receivedAt")
+					}
+					return t, nil
+				})
+			if err != nil {
 				return err
 			}
-			created[cid] = map[string]any{"id": e.ID, "blobId": e.BlobID, "threadId": e.ThreadID, "size": e.Size}
+			if serr != nil {
+				notCreated[cid] = serr
+				continue
+			}
+			created[cid] = c1
 		}
 		return cnt.flush()
 	})
@@ -670,15 +688,20 @@ func emailSet(ctx context.Context, c *jmap.Call) (any, error) {
 	for cid, v := range created {
 		c.Created(cid, v["id"].(string))
 	}
-	rest := args
-	rest.Create, rest.IfInState = jmap.OrderedObjects{}, nil
-	later, err := emailType.SetWith(ctx, c, &rest)
-	if err != nil {
-		return nil, err
+	resp.NewState = jmap.NewState(changes, acct.ID, "Email", resp.OldState)
+	// Updates and destroys, if any, run after the creates they may name;
+	// without them no second commit is made.
+	if len(args.Update) > 0 || (args.Destroy != nil && len(*args.Destroy) > 0) {
+		rest := args
+		rest.Create, rest.IfInState = jmap.OrderedObjects{}, nil
+		later, err := emailType.SetWith(ctx, c, &rest)
+		if err != nil {
+			return nil, err
+		}
+		resp.NewState = later.NewState
+		resp.Updated, resp.Destroyed = later.Updated, later.Destroyed
+		resp.NotUpdated, resp.NotDestroyed = later.NotUpdated, later.NotDestroyed
 	}
-	resp.NewState = later.NewState
-	resp.Updated, resp.Destroyed = later.Updated, later.Destroyed
-	resp.NotUpdated, resp.NotDestroyed = later.NotUpdated, later.NotDestroyed
 	if len(created) > 0 {
 		resp.Created = created
 	}
