@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"sort"
+	"strings"
 
 	"github.com/jmapd/jmapd/store"
 )
@@ -213,22 +214,17 @@ func (t *Type) compileSort(sorts []Comparator) (func(a, b map[string]any) int, e
 		}
 		ai, _ := a["id"].(string)
 		bi, _ := b["id"].(string)
-		return compareIDs(ai, bi)
+		return CompareIDs(ai, bi)
 	}, nil
 }
 
-// compareIDs orders ids by creation (shorter ids of the same prefix first).
-func compareIDs(a, b string) int {
+// CompareIDs orders ids as the store makes them, that is by creation: by
+// length, then octet by octet.
+func CompareIDs(a, b string) int {
 	if len(a) != len(b) {
 		return len(a) - len(b)
 	}
-	if a < b {
-		return -1
-	}
-	if a > b {
-		return 1
-	}
-	return 0
+	return strings.Compare(a, b)
 }
 
 // runQuery returns the ids of every record matching filter, sorted.

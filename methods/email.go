@@ -196,7 +196,7 @@ func assignThread(tx store.Tx, acct store.AccountID, e *emailRecord, cnt *counte
 		keep = &threadRecord{ID: id, Subject: subj}
 		created = true
 	} else {
-		slices.SortFunc(found, func(a, b *threadRecord) int { return compareIDs(a.ID, b.ID) })
+		slices.SortFunc(found, func(a, b *threadRecord) int { return jmap.CompareIDs(a.ID, b.ID) })
 		keep = found[0]
 		for _, other := range found[1:] {
 			if err := mergeThread(tx, acct, other, keep, cnt); err != nil {

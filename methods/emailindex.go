@@ -16,7 +16,7 @@ import (
 //	ix\0ACCT\0MAILBOX\0RECEIVEDAT\0LEN ID  →  thread id
 //
 // RECEIVEDAT is the UTCDate text, which sorts as time does; LEN is one
-// octet holding the id's length, so that ids sort as compareIDs orders
+// octet holding the id's length, so that ids sort as jmap.CompareIDs orders
 // them. It serves the query clients make all the time (one mailbox, newest
 // first) without reading the email records (DESIGN.md).
 const allMail = "*"

@@ -401,9 +401,9 @@ func (q *queryContext) emailSorter(sorts []jmap.Comparator) (func(a, b *emailRec
 			}
 		}
 		if tieDesc {
-			return compareIDs(b.ID, a.ID)
+			return jmap.CompareIDs(b.ID, a.ID)
 		}
-		return compareIDs(a.ID, b.ID)
+		return jmap.CompareIDs(a.ID, b.ID)
 	}, nil
 }
 

@@ -85,7 +85,7 @@ func loadThread(tx store.Tx, acct store.AccountID, id string) (*threadRecord, er
 
 func (t *threadRecord) add(id, receivedAt string) {
 	i := 0
-	for i < len(t.EmailIDs) && (t.ReceivedAt[i] < receivedAt || (t.ReceivedAt[i] == receivedAt && compareIDs(t.EmailIDs[i], id) < 0)) {
+	for i < len(t.EmailIDs) && (t.ReceivedAt[i] < receivedAt || (t.ReceivedAt[i] == receivedAt && jmap.CompareIDs(t.EmailIDs[i], id) < 0)) {
 		i++
 	}
 	t.EmailIDs = slices.Insert(t.EmailIDs, i, id)
@@ -97,14 +97,6 @@ func (t *threadRecord) remove(id string) {
 		t.EmailIDs = slices.Delete(t.EmailIDs, i, i+1)
 		t.ReceivedAt = slices.Delete(t.ReceivedAt, i, i+1)
 	}
-}
-
-// compareIDs orders ids as the store makes them: by length, then bytes.
-func compareIDs(a, b string) int {
-	if len(a) != len(b) {
-		return len(a) - len(b)
-	}
-	return strings.Compare(a, b)
 }
 
 func putThread(tx store.Tx, acct store.AccountID, t *threadRecord, created bool) error {
