@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/jmapd/jmapd/internal/mime"
+	"github.com/jmapd/jmapd/jmap"
 	"github.com/jmapd/jmapd/store"
 )
 
@@ -47,6 +48,7 @@ func ImportMessages(ctx context.Context, st store.Store, acct store.AccountID, r
 			return fmt.Errorf("no %s mailbox in %s", role, acct)
 		}
 		cnt := newCounter(tx, acct)
+		same := func(id string) (string, bool) { return id, true }
 		for i, m := range msgs {
 			at := time.Now()
 			if v, ok := mime.Last(m.Headers, "Date"); ok {
@@ -54,11 +56,13 @@ func ImportMessages(ctx context.Context, st store.Store, acct store.AccountID, r
 					at = *t
 				}
 			}
-			e := &emailRecord{BlobID: string(infos[i].ID), MailboxIDs: map[string]bool{box: true},
-				Keywords: map[string]bool{}, ReceivedAt: utcDate(at)}
-			recordFromMessage(m, e)
-			if err := addEmail(tx, acct, e, cnt); err != nil {
+			_, serr, err := newEmail(tx, acct, cnt, m, infos[i], map[string]any{box: true}, nil, same,
+				func() (time.Time, *jmap.SetError) { return at, nil })
+			if err != nil {
 				return err
+			}
+			if serr != nil {
+				return fmt.Errorf("message %d: %s", i, serr.Error())
 			}
 		}
 		return cnt.flush()
