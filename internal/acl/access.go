@@ -136,6 +136,7 @@ type identityGrants struct {
 	whole    Rights
 	mailbox  map[string]Rights
 	hasWhole bool
+	lost     map[string]bool
 }
 
 // Access computes what who may do in acct.
@@ -169,7 +170,17 @@ func (d *Directory) Access(tx store.Tx, who store.PrincipalID, acct store.Accoun
 		if err != nil {
 			return nil, err
 		}
-		if g.hasWhole || g.mailbox != nil {
+		prefix := lostPrefix + string(id) + "\x00" + string(acct) + "\x00"
+		for m, err := range tx.ScanMeta(prefix) {
+			if err != nil {
+				return nil, err
+			}
+			if g.lost == nil {
+				g.lost = map[string]bool{}
+			}
+			g.lost[m.Key[len(prefix):]] = true
+		}
+		if g.hasWhole || g.mailbox != nil || g.lost != nil {
 			a.ids = append(a.ids, g)
 		}
 	}
@@ -198,6 +209,31 @@ func (a *Access) Visible(mailbox string) bool { return a.Owner || a.Rights(mailb
 
 // Readable reports whether mail in the mailbox may be read.
 func (a *Access) Readable(mailbox string) bool { return a.Owner || a.Rights(mailbox).ReadItems }
+
+// Lost reports whether the principal once had rights on the mailbox (or
+// the whole account) that a grant change took away.
+func (a *Access) Lost(mailbox string) bool {
+	for _, g := range a.ids {
+		if g.lost[mailbox] || g.lost[WholeAccount] {
+			return true
+		}
+	}
+	return false
+}
+
+// SeesAll reports whether the principal's rights cover every mailbox of
+// the account, present and future (a whole-account grant or an archive).
+func (a *Access) SeesAll() bool {
+	if a.Owner || a.base.Any() {
+		return true
+	}
+	for _, g := range a.ids {
+		if g.hasWhole && g.whole.Any() {
+			return true
+		}
+	}
+	return false
+}
 
 // Reaches reports whether the principal may reach the account at all.
 func (a *Access) Reaches() bool {

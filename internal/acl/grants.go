@@ -13,6 +13,7 @@ const WholeAccount = "*"
 const (
 	forwardPrefix = "acl\x00f\x00"
 	reversePrefix = "acl\x00r\x00"
+	lostPrefix    = "acl\x00l\x00"
 	epochKey      = "acl\x00epoch"
 )
 
@@ -22,6 +23,13 @@ func forwardKey(acct store.AccountID, mailbox string, grantee store.PrincipalID)
 
 func reverseKey(grantee store.PrincipalID, acct store.AccountID, mailbox string) string {
 	return reversePrefix + string(grantee) + "\x00" + string(acct) + "\x00" + mailbox
+}
+
+// lostKey marks that grantee lost every right on a mailbox (or the whole
+// account) it once had, so that /changes reports it destroyed to them
+// rather than hiding a change they could once see.
+func lostKey(grantee store.PrincipalID, acct store.AccountID, mailbox string) string {
+	return lostPrefix + string(grantee) + "\x00" + string(acct) + "\x00" + mailbox
 }
 
 // Grant is one stored grant.
@@ -56,6 +64,19 @@ func Put(tx store.Tx, acct store.AccountID, mailbox string, grantee store.Princi
 	}
 	if err := bumpEpoch(tx); err != nil {
 		return err
+	}
+	old, had, err := Stored(tx, acct, mailbox, grantee)
+	if err != nil {
+		return err
+	}
+	if r.Any() {
+		if err := tx.DeleteMeta(lostKey(grantee, acct, mailbox)); err != nil {
+			return err
+		}
+	} else if had && old.Any() {
+		if err := tx.PutMeta(lostKey(grantee, acct, mailbox), []byte{1}); err != nil {
+			return err
+		}
 	}
 	fk, rk := forwardKey(acct, mailbox, grantee), reverseKey(grantee, acct, mailbox)
 	if !keep {
@@ -170,6 +191,11 @@ func ForgetMailbox(tx store.Tx, acct store.AccountID, mailbox string) error {
 		}
 		if err := tx.DeleteMeta(reverseKey(g.Grantee, acct, mailbox)); err != nil {
 			return err
+		}
+		if g.Rights.Any() {
+			if err := tx.PutMeta(lostKey(g.Grantee, acct, mailbox), []byte{1}); err != nil {
+				return err
+			}
 		}
 	}
 	if len(gs) > 0 {
