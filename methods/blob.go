@@ -91,7 +91,7 @@ func blobCopy(ctx context.Context, c *jmap.Call) (any, error) {
 		var info store.BlobInfo
 		var body io.ReadSeekCloser
 		if ok {
-			info, body, err = OpenBlob(ctx, c.Store(), from.ID, store.BlobID(id), 0, -1)
+			info, body, err = openBlobChecked(ctx, c, from.ID, store.BlobID(id), 0, -1)
 		}
 		if !ok || errors.Is(err, store.ErrNotFound) {
 			if resp.NotCopied == nil {
@@ -279,7 +279,7 @@ func assembleBlob(ctx context.Context, c *jmap.Call, acct store.AccountID, raw j
 			if off < 0 || (src.Length != nil && n < 0) {
 				return nil, "", jmap.InvalidProperties("offset and length must not be negative", prop), nil
 			}
-			info, body, err := OpenBlob(ctx, c.Store(), acct, store.BlobID(id), off, n)
+			info, body, err := openBlobChecked(ctx, c, acct, store.BlobID(id), off, n)
 			if errors.Is(err, store.ErrNotFound) {
 				return nil, "", jmap.InvalidProperties("unknown blob", prop), nil
 			} else if err != nil {
@@ -373,7 +373,7 @@ func blobGet(ctx context.Context, c *jmap.Call) (any, error) {
 			resp.NotFound = append(resp.NotFound, raw)
 			continue
 		}
-		info, body, err := OpenBlob(ctx, c.Store(), acct.ID, store.BlobID(id), off, n)
+		info, body, err := openBlobChecked(ctx, c, acct.ID, store.BlobID(id), off, n)
 		if errors.Is(err, store.ErrNotFound) {
 			resp.NotFound = append(resp.NotFound, raw)
 			continue
@@ -478,7 +478,7 @@ func blobLookup(ctx context.Context, c *jmap.Call) (any, error) {
 				resp.NotFound = append(resp.NotFound, raw)
 				continue
 			}
-			if _, err := tx.BlobAccess(acct.ID, store.BlobID(id)); errors.Is(err, store.ErrNotFound) {
+			if err := checkBlob(ctx, tx, acct.ID, store.BlobID(id)); errors.Is(err, store.ErrNotFound) {
 				resp.NotFound = append(resp.NotFound, raw)
 				continue
 			} else if err != nil {

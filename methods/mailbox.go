@@ -629,6 +629,9 @@ func mailboxQueryChanges(ctx context.Context, c *jmap.Call) (any, error) {
 		return nil, err
 	}
 	return jmap.RunQueryChanges(ctx, c, &args.QueryChangesArgs, CapMail, "Mailbox", func(tx store.Tx, acct store.AccountID, set *jmap.ChangeSet) ([]string, error) {
+		if err := filterMailboxChanges(ctx, tx, acct, set); err != nil {
+			return nil, err
+		}
 		ids, err := mailboxTree(ctx, c, tx, acct, args.Filter, args.Sort, args.SortAsTree, args.FilterAsTree)
 		if err != nil {
 			return nil, err
@@ -641,11 +644,17 @@ func mailboxQueryChanges(ctx context.Context, c *jmap.Call) (any, error) {
 			// return the ids of extra Foos in addition that may have been
 			// in the old results but are not in the new results".
 			if len(set.Created)+len(set.Updated)+len(set.Destroyed) > 0 {
+				access, err := callerAccess(ctx, tx, acct)
+				if err != nil {
+					return nil, err
+				}
 				for o, err := range tx.Scan(acct, "Mailbox") {
 					if err != nil {
 						return nil, err
 					}
-					set.Updated = append(set.Updated, o.ID)
+					if access.Visible(o.ID) {
+						set.Updated = append(set.Updated, o.ID)
+					}
 				}
 			}
 		}

@@ -2,6 +2,9 @@ package methods
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
+	"io"
 
 	"github.com/jmapd/jmapd/internal/acl"
 	"github.com/jmapd/jmapd/jmap"
@@ -21,7 +24,11 @@ func ownerAccess(acct store.AccountID) *acl.Access { return &acl.Access{Account:
 // callerAccess returns what the caller of the current method call may do in
 // acct, computed once per call.
 func callerAccess(ctx context.Context, tx store.Tx, acct store.AccountID) (*acl.Access, error) {
-	c := jmap.CallFrom(ctx)
+	return callAccess(jmap.CallFrom(ctx), tx, acct)
+}
+
+// callAccess is callerAccess for the call c (nil: server-internal work).
+func callAccess(c *jmap.Call, tx store.Tx, acct store.AccountID) (*acl.Access, error) {
 	if c == nil || c.Caller == nil {
 		return ownerAccess(acct), nil
 	}
@@ -77,4 +84,105 @@ func visibleMailboxes(a *acl.Access, mailboxes map[string]bool) map[string]bool 
 		}
 	}
 	return out
+}
+
+// blobReadable reports whether the caller with access may read a blob of
+// acct: the owner reads what the account holds; anyone else only the
+// message of an email they may read (and its parts), or an upload no email
+// uses yet. Sending or sharing never makes a blob readable by itself
+// (DESIGN.md).
+func blobReadable(tx store.Tx, a *acl.Access, acct store.AccountID, id store.BlobID) (bool, error) {
+	if _, err := tx.BlobAccess(acct, id); err != nil && !errors.Is(err, store.ErrNotFound) {
+		return false, err
+	} else if err != nil {
+		// Part blobs are not stored blobs: their message must be.
+		msg, _, ok := splitPartBlobID(string(id))
+		if !ok {
+			return false, nil
+		}
+		if _, err := tx.BlobAccess(acct, store.BlobID(msg)); err != nil {
+			if errors.Is(err, store.ErrNotFound) {
+				return false, nil
+			}
+			return false, err
+		}
+	}
+	if a.Owner {
+		return true, nil
+	}
+	msg := string(id)
+	if m, _, ok := splitPartBlobID(msg); ok {
+		msg = m
+	}
+	referenced := false
+	for o, err := range tx.Scan(acct, "Email") {
+		if err != nil {
+			return false, err
+		}
+		var e struct {
+			BlobID     string          `json:"blobId"`
+			MailboxIDs map[string]bool `json:"mailboxIds"`
+		}
+		if json.Unmarshal(o.Data, &e) != nil || e.BlobID != msg {
+			continue
+		}
+		if readableIn(a, e.MailboxIDs) {
+			return true, nil
+		}
+		referenced = true
+	}
+	return !referenced, nil
+}
+
+// checkBlob answers store.ErrNotFound unless the caller of the current
+// call may read the blob.
+func checkBlob(ctx context.Context, tx store.Tx, acct store.AccountID, id store.BlobID) error {
+	a, err := callerAccess(ctx, tx, acct)
+	if err != nil {
+		return err
+	}
+	ok, err := blobReadable(tx, a, acct, id)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return store.ErrNotFound
+	}
+	return nil
+}
+
+// openBlobChecked opens a blob of acct if the caller of the call in ctx may
+// read it, and answers store.ErrNotFound otherwise.
+func openBlobChecked(ctx context.Context, c *jmap.Call, acct store.AccountID, id store.BlobID, off, n int64) (store.BlobInfo, io.ReadSeekCloser, error) {
+	if err := c.Store().View(ctx, func(tx store.Tx) error { return checkBlob(ctx, tx, acct, id) }); err != nil {
+		return store.BlobInfo{}, nil, err
+	}
+	return openBlob(ctx, c.Store(), acct, id, off, n)
+}
+
+// OpenBlob opens a blob of acct for download by the caller in ctx
+// (jmap.CallerFrom), with the same rights as openBlobChecked.
+func (a *Accounts) OpenBlob(ctx context.Context, acct store.AccountID, id store.BlobID, off, n int64) (store.BlobInfo, io.ReadSeekCloser, error) {
+	c := jmap.CallerFrom(ctx)
+	if c == nil || store.AccountID(c.Principal) == acct {
+		return openBlob(ctx, a.st, acct, id, off, n)
+	}
+	err := a.st.View(ctx, func(tx store.Tx) error {
+		access, err := a.dir.Access(tx, c.Principal, acct)
+		if err != nil {
+			return err
+		}
+		ok, err := blobReadable(tx, access, acct, id)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return store.ErrNotFound
+		}
+		return nil
+	})
+	if err != nil {
+		return store.BlobInfo{}, nil, err
+	}
+	return openBlob(ctx, a.st, acct, id, off, n)
 }

@@ -109,7 +109,7 @@ func New(ctx context.Context, opt Options) (*Server, error) {
 	broker := push.NewBroker(st, accts, log)
 	js := &jmap.Server{Registry: s.reg, BaseURL: s.url, Auth: s.authenticate,
 		OpenBlob: func(ctx context.Context, acct store.AccountID, id store.BlobID, off, n int64) (store.BlobInfo, io.ReadSeekCloser, error) {
-			return methods.OpenBlob(ctx, st, acct, id, off, n)
+			return accts.OpenBlob(ctx, acct, id, off, n)
 		},
 
 		Extra: map[string]http.Handler{"eventsource": broker.EventSource()}}
