@@ -36,8 +36,8 @@ var emailType = &jmap.Type{
 
 // threadType is the Thread data type (RFC 8621 §3).
 var threadType = &jmap.Type{
-	Name:       "Thread",
-	Capability: CapMail,
+	Name:          "Thread",
+	Capability:    CapMail,
 	Properties:    []string{"id", "emailIds"},
 	FilterChanges: filterThreadChanges,
 }
