@@ -63,6 +63,10 @@ type Type struct {
 	// ctx: ids of records they cannot see must not appear, and records
 	// that became invisible are reported destroyed.
 	FilterChanges func(ctx context.Context, tx store.Tx, acct store.AccountID, set *ChangeSet) error
+	// PerUserInReadOnly lets /set run in an account that is read-only for
+	// the caller, for their PerUser properties (subscribing to a shared
+	// mailbox, RFC 9670 §1.4); Validate must refuse anything else.
+	PerUserInReadOnly bool
 	// OptIn maps properties that an extension adds to the capability
 	// that must be in "using" for them to exist (RFC 8620 §1.8).
 	OptIn map[string]string

@@ -119,8 +119,10 @@ func (t *Type) SetWith(ctx context.Context, c *Call, args *SetArgs) (*SetRespons
 	if err != nil {
 		return nil, err
 	}
-	if err := writable(acct); err != nil {
-		return nil, err
+	if !t.PerUserInReadOnly {
+		if err := writable(acct); err != nil {
+			return nil, err
+		}
 	}
 	n := len(args.Create.Keys) + len(args.Update)
 	if args.Destroy != nil {

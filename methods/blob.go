@@ -40,14 +40,16 @@ type blobCapability struct {
 func registerBlob(r *jmap.Registry, st store.Store, accts *Accounts) {
 	r.AddCapability(jmap.CapBlob, struct{}{})
 	lim := r.Limits
-	accts.AddCapability(jmap.CapBlob, func(store.AccountID) any {
+	// Shared accounts too: a grantee reads the blobs of emails they may
+	// read, and uploads what they add.
+	accts.AddCapabilityFor(jmap.CapBlob, func(AccountInfo) (any, bool) {
 		names := make([]string, 0, len(blobLookups))
 		for n := range blobLookups {
 			names = append(names, n)
 		}
 		slices.Sort(names)
 		return blobCapability{MaxSizeBlobSet: lim.MaxSizeUpload, MaxDataSources: maxDataSources,
-			SupportedTypeNames: names, SupportedDigestAlgorithms: []string{"sha", "sha-256"}}
+			SupportedTypeNames: names, SupportedDigestAlgorithms: []string{"sha", "sha-256"}}, true
 	})
 	r.Handle("Blob/copy", jmap.CapCore, blobCopy)
 	r.Handle("Blob/upload", jmap.CapBlob, blobUpload)

@@ -78,6 +78,7 @@ var mailboxType = &jmap.Type{
 	View:                    viewMailbox,
 	FilterChanges:           filterMailboxChanges,
 	OptIn:                   map[string]string{"shareWith": CapMailShare},
+	PerUserInReadOnly:       true,
 	Validate:                validateMailbox,
 	OnDestroy:               destroyMailbox,
 	Filter:                  mailboxFilter,

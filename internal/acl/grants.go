@@ -69,6 +69,11 @@ func Put(tx store.Tx, acct store.AccountID, mailbox string, grantee store.Princi
 	if err != nil {
 		return err
 	}
+	if !had && mailbox != WholeAccount {
+		if old, had, err = Stored(tx, acct, WholeAccount, grantee); err != nil {
+			return err
+		}
+	}
 	if r.Any() {
 		if err := tx.DeleteMeta(lostKey(grantee, acct, mailbox)); err != nil {
 			return err
