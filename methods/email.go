@@ -46,6 +46,7 @@ func registerEmail(r *jmap.Registry) {
 	r.Register(emailType, "changes")
 	r.Register(threadType, "changes")
 	r.Handle("Email/import", CapMail, emailImport)
+	r.Handle("Email/copy", CapMail, emailCopy)
 	r.Handle("Email/set", CapMail, emailSet)
 	r.Handle("Email/get", CapMail, emailGet)
 	r.Handle("Email/query", CapMail, emailQuery)

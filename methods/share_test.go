@@ -497,3 +497,55 @@ func TestShare_CommandLineMailboxNames(t *testing.T) {
 		t.Errorf("notice subject %q", s)
 	}
 }
+
+func TestEmailCopy_BetweenAccounts(t *testing.T) {
+	f := newShareFixture(t)
+	f.srv.Admin(t, "share", "alice@example.test", "--with", "bob@example.test", "--rights", "readAdvanced", "--mailbox", "Inbox")
+	bobInbox := mailboxByRole(t, f.bob, "inbox")
+	orig := getEmail(t, f.alice, f.inboxA, map[string]any{"properties": []string{"blobId", "size", "receivedAt", "keywords"}})
+	r := f.bob.CallUsing(t, usingShare, jmaptest.Call{Name: "Email/copy", Args: map[string]any{
+		"fromAccountId": f.alice.Account, "accountId": f.bob.Account,
+		"create": map[string]any{
+			"c1":      map[string]any{"id": f.inboxA, "mailboxIds": map[string]any{bobInbox: true}, "keywords": map[string]any{"$flagged": true}},
+			"private": map[string]any{"id": f.privateMail, "mailboxIds": map[string]any{bobInbox: true}},
+			"bad":     map[string]any{"id": f.inboxB, "mailboxIds": map[string]any{bobInbox: true}, "subject": "x"},
+		},
+		"onSuccessDestroyOriginal": true,
+	}})
+	if len(r.MethodResponses) != 2 || r.MethodResponses[0].Name != "Email/copy" || r.MethodResponses[1].Name != "Email/set" {
+		t.Fatalf("responses %+v, want Email/copy then the implicit Email/set", r.MethodResponses)
+	}
+	res := r.MethodResponses[0].Args
+	c1 := member(res["created"], "c1")
+	if c1 == nil || c1["blobId"] != orig["blobId"] || c1["size"] != orig["size"] || str(c1["threadId"]) == "" || str(c1["id"]) == "" {
+		t.Fatalf("created c1 = %v (original %v)", c1, orig)
+	}
+	if e := member(res["notCreated"], "private"); e == nil || e["type"] != "notFound" {
+		t.Errorf("copying an email Bob cannot read: %v, want notFound", e)
+	}
+	if e := member(res["notCreated"], "bad"); e == nil || e["type"] != "invalidProperties" {
+		t.Errorf("copying with subject: %v, want invalidProperties", e)
+	}
+	// Bob may not remove from Alice's Inbox: the implicit destroy fails.
+	set := r.MethodResponses[1].Args
+	if e := member(set["notDestroyed"], f.inboxA); e == nil || e["type"] != "forbidden" {
+		t.Errorf("implicit destroy by a readAdvanced grantee: %v, want forbidden", set)
+	}
+	got := getEmail(t, f.bob, str(c1["id"]), map[string]any{"properties": []string{"mailboxIds", "keywords", "receivedAt", "subject"}})
+	if member(got, "keywords")["$flagged"] != true || got["receivedAt"] != orig["receivedAt"] || got["subject"] != "Lunch" {
+		t.Errorf("the copy: %v", got)
+	}
+	if b := downloadBlob(t, f.bob, str(c1["blobId"])); !strings.Contains(string(b), "Shall we?") {
+		t.Errorf("the copy's blob in Bob's account: %q", b)
+	}
+	// Into Alice's Inbox Bob may not add.
+	n, res2 := in(t, f.bob, f.alice.Account, "Email/copy", map[string]any{"fromAccountId": f.bob.Account,
+		"create": map[string]any{"back": map[string]any{"id": c1["id"], "mailboxIds": map[string]any{f.inbox: true}}}})
+	if n != "Email/copy" || member(res2["notCreated"], "back")["type"] != "forbidden" {
+		t.Errorf("copy into a mailbox without mayAddItems: %s %v", n, res2)
+	}
+	n, res2 = in(t, f.bob, f.bob.Account, "Email/copy", map[string]any{"fromAccountId": f.bob.Account, "create": map[string]any{}})
+	if n != "error" || res2["type"] != "invalidArguments" {
+		t.Errorf("copy within one account: %s %v", n, res2)
+	}
+}
