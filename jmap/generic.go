@@ -354,6 +354,8 @@ type ChangeSet struct {
 	Props    []string
 	NewState string
 	More     bool
+	// Since is the state the changes were asked from.
+	Since store.State
 }
 
 // ReadChanges merges the change log of typ in acct after since, cutting at
@@ -415,7 +417,7 @@ func ReadChanges(tx store.Tx, acct store.AccountID, typ, since string, max int) 
 			ops[id] = o
 		}
 	}
-	out := &ChangeSet{NewState: cs.String()}
+	out := &ChangeSet{NewState: cs.String(), Since: cs.State}
 	propsKnown := true
 	props := map[string]bool{}
 	n := 0

@@ -2,6 +2,7 @@ package methods
 
 import (
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	stdmaps "maps"
@@ -173,6 +174,9 @@ func filterEmailChanges(ctx context.Context, tx store.Tx, acct store.AccountID, 
 	if err != nil || a.Owner {
 		return err
 	}
+	if err := rightsChangedSince(tx, a, acct, 0, set.Since); err != nil {
+		return err
+	}
 	var created, updated, destroyed []string
 	for _, id := range set.Created {
 		e, err := loadEmail(tx, acct, id)
@@ -243,6 +247,9 @@ func filterThreadChanges(ctx context.Context, tx store.Tx, acct store.AccountID,
 	if err != nil || a.Owner {
 		return err
 	}
+	if err := rightsChangedSince(tx, a, acct, 1, set.Since); err != nil {
+		return err
+	}
 	keep := func(ids []string) ([]string, error) {
 		out := []string{}
 		for _, id := range ids {
@@ -268,6 +275,61 @@ func filterThreadChanges(ctx context.Context, tx store.Tx, acct store.AccountID,
 	}
 	if !a.SeesAll() {
 		set.Destroyed = []string{}
+	}
+	return nil
+}
+
+func rightsChangeKey(grantee store.PrincipalID, acct store.AccountID) string {
+	return "rchg\x00" + string(grantee) + "\x00" + string(acct)
+}
+
+// noteRightsChange records that the rights of grantees in acct changed, at
+// the current Email and Thread states, and moves those states on (touching
+// one email and one thread), so that /changes from an earlier state
+// answers cannotCalculateChanges to them (DESIGN.md "Durability and
+// state") while a client that synchronises afresh gets a later state.
+func noteRightsChange(tx store.Tx, acct store.AccountID, grantees []store.PrincipalID) error {
+	if len(grantees) == 0 {
+		return nil
+	}
+	var b [16]byte
+	for i, typ := range []string{"Email", "Thread"} {
+		st, err := tx.State(acct, typ)
+		if err != nil {
+			return err
+		}
+		binary.BigEndian.PutUint64(b[8*i:], uint64(st))
+	}
+	for _, g := range grantees {
+		if err := tx.PutMeta(rightsChangeKey(g, acct), b[:]); err != nil {
+			return err
+		}
+	}
+	for _, typ := range []string{"Email", "Thread"} {
+		for o, err := range tx.Scan(acct, typ) {
+			if err != nil {
+				return err
+			}
+			if err := tx.Put(acct, typ, o.ID, o.Data); err != nil {
+				return err
+			}
+			break
+		}
+	}
+	return nil
+}
+
+// rightsChangedSince answers cannotCalculateChanges when the caller's
+// rights in acct changed after the state a /changes starts from.
+func rightsChangedSince(tx store.Tx, a *acl.Access, acct store.AccountID, typ int, since store.State) error {
+	for _, p := range a.Identities {
+		b, err := tx.GetMeta(rightsChangeKey(p, acct))
+		if err != nil {
+			return err
+		}
+		if len(b) == 16 && uint64(since) <= binary.BigEndian.Uint64(b[8*typ:]) {
+			return jmap.NewMethodError(jmap.ErrCannotCalculateChanges, "your access to this account changed")
+		}
 	}
 	return nil
 }

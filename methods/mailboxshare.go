@@ -192,6 +192,9 @@ func applyShareWith(ctx context.Context, tx store.Tx, acct store.AccountID, a *a
 	if err != nil {
 		return jmap.NewSetError(jmap.ErrServerFail, "")
 	}
+	if err := noteRightsChange(tx, acct, granteesOf(changes)); err != nil {
+		return jmap.NewSetError(jmap.ErrServerFail, "")
+	}
 	if err := noteShareChanges(ctx, tx, caller, str(obj["name"]), changes); err != nil {
 		return jmap.NewSetError(jmap.ErrServerFail, "")
 	}

@@ -94,6 +94,9 @@ func Share(ctx context.Context, st store.Store, acct store.AccountID, grantee st
 				return err
 			}
 		}
+		if err := noteRightsChange(tx, acct, granteesOf(changes)); err != nil {
+			return err
+		}
 		notices, err = shareChanges(ctx, tx, "", name, changes)
 		return err
 	})
@@ -171,4 +174,13 @@ func findMailbox(boxes []namedMailbox, name string) (namedMailbox, error) {
 		}
 	}
 	return namedMailbox{}, fmt.Errorf("%w: %q", ErrNoMailbox, name)
+}
+
+// granteesOf lists the principals whose grants changed.
+func granteesOf(changes []acl.Change) []store.PrincipalID {
+	var out []store.PrincipalID
+	for _, c := range changes {
+		out = append(out, c.Grantee)
+	}
+	return out
 }

@@ -549,3 +549,42 @@ func TestEmailCopy_BetweenAccounts(t *testing.T) {
 		t.Errorf("copy within one account: %s %v", n, res2)
 	}
 }
+
+func TestShare_RightsChangeInvalidatesEmailChanges(t *testing.T) {
+	f := newShareFixture(t)
+	acct := f.alice.Account
+	f.srv.Admin(t, "share", "alice@example.test", "--with", "bob@example.test", "--rights", "read")
+	est := ok(t, f.bob, acct, "Email/get", map[string]any{"ids": []string{}})["state"]
+	tst := ok(t, f.bob, acct, "Thread/get", map[string]any{"ids": []string{}})["state"]
+	// Bob reads the whole account: he hears of a change to any email.
+	updateEmail(t, f.alice, f.privateMail, map[string]any{"keywords/$flagged": true})
+	ch := ok(t, f.bob, acct, "Email/changes", map[string]any{"sinceState": est})
+	if n := len(strs(ch["created"])) + len(strs(ch["updated"])) + len(strs(ch["destroyed"])); n != 1 {
+		t.Errorf("Email/changes for Bob = %v, want the flagged email's update alone", ch)
+	}
+	est = ch["newState"]
+	f.srv.Admin(t, "share", "alice@example.test", "--with", "bob@example.test", "--rights", "none", "--mailbox", "Private")
+	for typ, st := range map[string]any{"Email": est, "Thread": tst} {
+		n, res := in(t, f.bob, acct, typ+"/changes", map[string]any{"sinceState": st})
+		if n != "error" || res["type"] != "cannotCalculateChanges" {
+			t.Errorf("%s/changes across a rights change: %s %v, want cannotCalculateChanges", typ, n, res)
+		}
+	}
+	// Synchronising afresh gives a state /changes works from.
+	est = ok(t, f.bob, acct, "Email/get", map[string]any{"ids": []string{}})["state"]
+	ok(t, f.bob, acct, "Email/changes", map[string]any{"sinceState": est})
+	// The private email's changes are not reported any more.
+	updateEmail(t, f.alice, f.privateMail, map[string]any{"keywords/$flagged": nil})
+	ch = ok(t, f.bob, acct, "Email/changes", map[string]any{"sinceState": est})
+	for _, k := range []string{"created", "updated", "destroyed"} {
+		if slices.Contains(strs(ch[k]), f.privateMail) {
+			t.Errorf("Email/changes reveals the private email in %s: %v", k, ch)
+		}
+	}
+	// Moving an email Bob could read out of his sight reports it destroyed.
+	updateEmail(t, f.alice, f.inboxA, map[string]any{"mailboxIds": map[string]any{f.private: true}})
+	ch = ok(t, f.bob, acct, "Email/changes", map[string]any{"sinceState": est})
+	if !slices.Contains(strs(ch["destroyed"]), f.inboxA) {
+		t.Errorf("an email moved out of Bob's sight: %v, want destroyed", ch)
+	}
+}

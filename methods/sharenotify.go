@@ -125,6 +125,14 @@ func shareChanges(ctx context.Context, tx store.Tx, by store.PrincipalID, mailbo
 		if err != nil {
 			return nil, err
 		}
+		// A grant on the whole account is a change on each of its
+		// mailboxes: ShareNotification names one object (RFC 9670 §3).
+		objects := []namedMailbox{{id: ch.Mailbox, name: mailboxName}}
+		if ch.Mailbox == acl.WholeAccount {
+			if objects, err = mailboxNames(tx, ch.Account); err != nil {
+				return nil, err
+			}
+		}
 		for _, m := range members {
 			if m == by {
 				continue
@@ -139,23 +147,25 @@ func shareChanges(ctx context.Context, tx store.Tx, by store.PrincipalID, mailbo
 			if p.Account == "" || p.Shared {
 				continue
 			}
-			id, err := tx.NewID()
-			if err != nil {
-				return nil, err
+			for _, o := range objects {
+				id, err := tx.NewID()
+				if err != nil {
+					return nil, err
+				}
+				rec := shareNotificationRecord{ID: id, Created: utcDate(now), ChangedBy: changedBy,
+					ObjectType: "Mailbox", ObjectAccountID: string(ch.Account), ObjectID: o.id,
+					OldRights: rightsOrNull(ch.Old), NewRights: rightsOrNull(ch.New), Name: o.name}
+				b, err := json.Marshal(rec)
+				if err != nil {
+					return nil, err
+				}
+				if err := tx.Create(p.Account, shareNotificationType, id, b); err != nil {
+					return nil, err
+				}
 			}
 			name := mailboxName
 			if ch.Mailbox == acl.WholeAccount {
 				name = ownerName
-			}
-			rec := shareNotificationRecord{ID: id, Created: utcDate(now), ChangedBy: changedBy,
-				ObjectType: "Mailbox", ObjectAccountID: string(ch.Account), ObjectID: ch.Mailbox,
-				OldRights: rightsOrNull(ch.Old), NewRights: rightsOrNull(ch.New), Name: name}
-			b, err := json.Marshal(rec)
-			if err != nil {
-				return nil, err
-			}
-			if err := tx.Create(p.Account, shareNotificationType, id, b); err != nil {
-				return nil, err
 			}
 			if ch.New.Any() {
 				level := ch.New.Level()

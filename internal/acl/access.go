@@ -127,6 +127,9 @@ type Access struct {
 	Account store.AccountID
 	// Owner is set for the account's owner, who may do everything.
 	Owner bool
+	// Identities are the principals whose grants apply: the caller and
+	// their groups (nil for the owner).
+	Identities []store.PrincipalID
 	// base applies to every mailbox (an archive group's members read).
 	base Rights
 	ids  []identityGrants
@@ -151,6 +154,7 @@ func (d *Directory) Access(tx store.Tx, who store.PrincipalID, acct store.Accoun
 	if err != nil {
 		return nil, err
 	}
+	a.Identities = ids
 	if d.isArchiveOf(who, acct) {
 		a.base = Read
 	}
