@@ -932,3 +932,34 @@ func validTimeZone(z string) bool {
 	_, err := time.LoadLocation(z)
 	return err == nil
 }
+
+// SystemStates returns the Principal state as who sees it, under their own
+// account, so that push reports principal changes there (RFC 9670 §7.3:
+// Principal may be used in StateChange).
+// It runs after commits, so it provisions nothing.
+func (a *Accounts) SystemStates(ctx context.Context, who store.PrincipalID) (map[store.AccountID]map[string]string, error) {
+	var out map[store.AccountID]map[string]string
+	err := a.st.View(ctx, func(tx store.Tx) error {
+		p, err := tx.Principals().Get(who)
+		if errors.Is(err, store.ErrNotFound) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if p.Account == "" {
+			return nil
+		}
+		v, err := a.principalView(tx, who)
+		if err != nil {
+			return err
+		}
+		log, err := principalLogState(tx)
+		if err != nil {
+			return err
+		}
+		out = map[store.AccountID]map[string]string{p.Account: {store.PrincipalRecords: v.state(log)}}
+		return nil
+	})
+	return out, err
+}
