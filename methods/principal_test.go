@@ -653,3 +653,60 @@ func TestPrincipalChanges_MaxChanges(t *testing.T) {
 		t.Errorf("final state %s, want %s", since, principalState(t, w.alice))
 	}
 }
+
+// FuzzPrincipalArguments feeds arbitrary filters and states to the
+// Principal and ShareNotification methods of a live server: each answers
+// its result or one of the errors RFC 8620 names for bad arguments, never
+// serverFail.
+func FuzzPrincipalArguments(f *testing.F) {
+	srv := jmaptest.Start(f)
+	alice := srv.NewUser(f, "alice@a.test")
+	srv.NewUser(f, "bob@a.test")
+	for _, s := range []string{`{"name":"a"}`, `{"accountIds":["x",1]}`, `{"operator":"NOT","conditions":[{"text":""}]}`,
+		`{"after":"2024-01-01T00:00:00Z","before":null}`, `{"type":"group","timeZone":"UTC"}`, `null`, `[]`, `"x"`,
+		`{"objectType":"Mailbox","objectAccountId":"a"}`, `0-abc`, `1.1-`, `-`, `18446744073709551616-0`} {
+		f.Add(s)
+	}
+	allowed := map[string]bool{"unsupportedFilter": true, "invalidArguments": true, "cannotCalculateChanges": true}
+	f.Fuzz(func(t *testing.T, in string) {
+		var calls []any
+		if json.Valid([]byte(in)) {
+			raw := json.RawMessage(in)
+			calls = append(calls,
+				[]any{"Principal/query", map[string]any{"accountId": alice.Account, "filter": raw}, "q"},
+				[]any{"ShareNotification/query", map[string]any{"accountId": alice.Account, "filter": raw}, "s"})
+		}
+		calls = append(calls,
+			[]any{"Principal/changes", map[string]any{"accountId": alice.Account, "sinceState": in}, "c"},
+			[]any{"Principal/queryChanges", map[string]any{"accountId": alice.Account, "sinceQueryState": in}, "qc"},
+			[]any{"Principal/set", map[string]any{"accountId": alice.Account, "update": map[string]any{alice.Account: map[string]any{"timeZone": in}}}, "z"})
+		body, err := json.Marshal(map[string]any{"using": sharingUsing, "methodCalls": calls})
+		if err != nil {
+			t.Skip()
+		}
+		status, b := alice.Post(t, string(body))
+		if status != http.StatusOK {
+			// Input that is not I-JSON (lone surrogates) is refused whole.
+			if status == http.StatusBadRequest {
+				return
+			}
+			t.Fatalf("status %d: %s", status, b)
+		}
+		var r jmaptest.Response
+		if err := json.Unmarshal(b, &r); err != nil {
+			t.Fatal(err)
+		}
+		for _, inv := range r.MethodResponses {
+			if inv.Name == "error" && !allowed[str(inv.Args["type"])] {
+				t.Errorf("%s: %v", inv.CallID, inv.Args)
+			}
+			if inv.CallID == "z" {
+				if nu, _ := inv.Args["notUpdated"].(map[string]any); nu != nil {
+					if e, _ := nu[alice.Account].(map[string]any); e["type"] != "invalidProperties" {
+						t.Errorf("timeZone %q: %v", in, e)
+					}
+				}
+			}
+		}
+	})
+}
