@@ -710,3 +710,34 @@ func FuzzPrincipalArguments(f *testing.F) {
 		}
 	})
 }
+
+// Rights granted to a group reach its members (DESIGN.md): the sharer of
+// another domain becomes visible to them, with the account, and each
+// member gets a ShareNotification (RFC 9670 §3); a non-member sees nothing.
+func TestPrincipalGet_ShareWithGroupReachesMembers(t *testing.T) {
+	w := newSharingWorld(t)
+	inbox := mailboxByRole(t, w.carol, "inbox")
+	shareMailbox(t, w.carol, inbox, map[string]any{w.team: rightsOf("mayReadItems")})
+	got, nf := principals(t, w.alice, []string{w.carol.Account})
+	if len(nf) != 0 {
+		t.Fatalf("alice, a member of the group, does not see carol")
+	}
+	accts, _ := got[w.carol.Account]["accounts"].(map[string]any)
+	if _, ok := accts[w.carol.Account]; !ok || len(accts) != 1 {
+		t.Errorf("carol's accounts for alice = %v, want carol's account", got[w.carol.Account]["accounts"])
+	}
+	if _, nf := principals(t, w.bob, []string{w.carol.Account}); !slices.Equal(nf, []string{w.carol.Account}) {
+		t.Errorf("bob, not a member, sees carol")
+	}
+	ns, _ := shareNotifications(t, w.alice)
+	if n := onlyNotification(t, ns); n["objectAccountId"] != w.carol.Account || n["objectId"] != inbox {
+		t.Errorf("alice's notification %v", n)
+	}
+	if ns, _ := shareNotifications(t, w.bob); len(ns) != 0 {
+		t.Errorf("bob has notifications %v", ns)
+	}
+	// Carol sees the group of another domain as a grantee of her account.
+	if _, nf := principals(t, w.carol, []string{w.team}); len(nf) != 0 {
+		t.Errorf("carol does not see the group she shared with")
+	}
+}
