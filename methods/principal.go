@@ -12,8 +12,8 @@ import (
 	"sort"
 	"strings"
 	"time"
-	// The IANA time zone database, so that timeZone is checked against the
-	// same names whatever the host has installed (RFC 9670 §2).
+	// The IANA time zone database, so that timeZone (RFC 9670 §2) can be
+	// checked on hosts without a zoneinfo directory.
 	_ "time/tzdata"
 	"unicode"
 	"unicode/utf8"
