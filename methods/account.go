@@ -86,6 +86,8 @@ type AccountInfo struct {
 	// Rights is the union of the caller's rights over the account's
 	// mailboxes (acl.All for the owner).
 	Rights acl.Rights
+	// Caller is the principal the account is described for.
+	Caller store.PrincipalID
 }
 
 // AddCapability makes every account support urn for its owner, with the
@@ -118,7 +120,7 @@ func (a *Accounts) account(tx store.Tx, who store.PrincipalID, acct store.Accoun
 	if owner != nil {
 		name = owner.Email
 	}
-	info := AccountInfo{ID: acct, Owner: access.Owner, Rights: acl.All}
+	info := AccountInfo{ID: acct, Owner: access.Owner, Rights: acl.All, Caller: who}
 	if !access.Owner {
 		ids, err := mailboxIDs(tx, acct)
 		if err != nil {
@@ -229,7 +231,10 @@ func (a *Accounts) Session(ctx context.Context, c *jmap.Caller) ([]*jmap.Account
 			}
 			accts = append(accts, acct)
 			for urn := range acct.Capabilities {
-				primary[urn] = p.Account
+				// RFC 9670 §1.5.2: the owner URN is an account key only.
+				if urn != CapPrincipalsOwner {
+					primary[urn] = p.Account
+				}
 			}
 		}
 		for _, id := range shared {
