@@ -149,6 +149,14 @@ func applyShareWith(ctx context.Context, tx store.Tx, acct store.AccountID, a *a
 		return jmap.NewSetError(jmap.ErrServerFail, "")
 	}
 	next := make(map[store.PrincipalID]acl.Rights, len(m))
+	var view *principalView
+	if jc := jmap.CallFrom(ctx); jc != nil && c != nil {
+		if accts, ok := jc.Registry().Accounts.(*Accounts); ok {
+			if view, err = accts.principalView(tx, caller); err != nil {
+				return jmap.NewSetError(jmap.ErrServerFail, "")
+			}
+		}
+	}
 	for pid, v := range m {
 		rm, ok := v.(map[string]any)
 		if !ok {
@@ -164,7 +172,10 @@ func applyShareWith(ctx context.Context, tx store.Tx, acct store.AccountID, a *a
 			return jmap.InvalidProperties("the owner of the account cannot be in shareWith", "shareWith")
 		}
 		pr, err := tx.Principals().Get(p)
-		if errors.Is(err, store.ErrNotFound) || (err == nil && (pr.Shared || (pr.Type != store.Individual && pr.Type != store.Group))) {
+		// A principal the caller cannot see does not exist for them, so
+		// shareWith cannot probe for ids.
+		if errors.Is(err, store.ErrNotFound) || (err == nil && (pr.Shared || (pr.Type != store.Individual && pr.Type != store.Group) ||
+			(view != nil && r != current[p] && !view.visible(pr)))) {
 			return jmap.InvalidProperties(fmt.Sprintf("no principal %q to share with", pid), "shareWith")
 		}
 		if err != nil {

@@ -354,14 +354,18 @@ func TestShare_ShareWithBadInput(t *testing.T) {
 	srv := jmaptest.Start(t)
 	alice, bob := srv.NewUser(t, "alice@example.test"), srv.NewUser(t, "bob@example.test")
 	inbox := mailboxByRole(t, alice, "inbox")
+	// Principals of another domain are not visible to Alice, so she cannot
+	// probe for their ids through shareWith.
+	eve := srv.NewUser(t, "eve@elsewhere.test")
 	before := statesOf(t, alice)
 	for name, sw := range map[string]any{
-		"unknown principal": map[string]any{"nobody": map[string]any{"mayReadItems": true}},
-		"the owner":         map[string]any{alice.Account: map[string]any{"mayReadItems": true}},
-		"unknown right":     map[string]any{bob.Account: map[string]any{"mayFly": true}},
-		"non-boolean right": map[string]any{bob.Account: map[string]any{"mayReadItems": "yes"}},
-		"not an object":     []any{bob.Account},
-		"rights not object": map[string]any{bob.Account: true},
+		"invisible principal": map[string]any{eve.Account: map[string]any{"mayReadItems": true}},
+		"unknown principal":   map[string]any{"nobody": map[string]any{"mayReadItems": true}},
+		"the owner":           map[string]any{alice.Account: map[string]any{"mayReadItems": true}},
+		"unknown right":       map[string]any{bob.Account: map[string]any{"mayFly": true}},
+		"non-boolean right":   map[string]any{bob.Account: map[string]any{"mayReadItems": "yes"}},
+		"not an object":       []any{bob.Account},
+		"rights not object":   map[string]any{bob.Account: true},
 	} {
 		e := setErr(t, alice, alice.Account, "Mailbox/set", map[string]any{"update": map[string]any{inbox: map[string]any{"shareWith": sw}}}, inbox)
 		if e != "invalidProperties" {

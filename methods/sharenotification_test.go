@@ -142,8 +142,10 @@ func TestShareNotificationQuery_FiltersAndSort(t *testing.T) {
 	ids := seedNotifications(t, w.srv, w.alice.Account, w.bob.Account, []string{"Mailbox", "Calendar"},
 		"2024-03-01T10:00:00Z", "2024-01-01T10:00:00Z", "2024-02-01T10:00:00Z")
 	march, jan, feb := ids[0], ids[1], ids[2]
-	inbox := mailboxByRole(t, w.carol, "inbox")
-	shareMailbox(t, w.carol, inbox, map[string]any{w.alice.Account: rightsOf("mayReadItems")})
+	// Someone of Alice's domain, whose account the seeded ones do not name.
+	dave := w.srv.NewUser(t, "dave@a.test")
+	inbox := mailboxByRole(t, dave, "inbox")
+	shareMailbox(t, dave, inbox, map[string]any{w.alice.Account: rightsOf("mayReadItems")})
 	all, _ := shareNotifications(t, w.alice)
 	var real string
 	for id := range all {
@@ -174,7 +176,7 @@ func TestShareNotificationQuery_FiltersAndSort(t *testing.T) {
 		{"null dates match all", map[string]any{"after": nil, "before": nil}, []string{jan, feb, march, real}},
 		{"objectType", map[string]any{"objectType": "Calendar"}, []string{jan}},
 		{"objectType is exact", map[string]any{"objectType": "mailbox"}, []string{}},
-		{"objectAccountId", map[string]any{"objectAccountId": w.carol.Account}, []string{real}},
+		{"objectAccountId", map[string]any{"objectAccountId": dave.Account}, []string{real}},
 		{"AND", map[string]any{"objectType": "Mailbox", "objectAccountId": w.bob.Account, "after": "2024-02-01T00:00:00Z"}, []string{march, feb}},
 	}
 	for _, tc := range cases {
