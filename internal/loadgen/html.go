@@ -157,7 +157,7 @@ func (r *Report) WriteHTML(path string) error {
 		writeOpTable(&b, wl.Ops, wl.Total)
 	}
 	if p := r.Push; p != nil {
-		fmt.Fprintf(&b, "<h2>Push</h2>\n<p>%d connections per transport, %d changes in %.1f s. Delivery is measured from the /set response to the state event.</p>\n",
+		fmt.Fprintf(&b, "<h2>Push</h2>\n<p>%d connections per transport, %d changes in %.1f s. Delivery is measured from the /set response to the state event (an event that beats the response counts as 0), and from sending the /set request.</p>\n",
 			p.Connections, p.Changes, p.Seconds)
 		var ss []series
 		b.WriteString("<table><tr><th>transport</th><th>opened</th><th>failed</th><th>dropped</th><th>missed</th><th>connect p50 ms</th><th>delivery p50 ms</th><th>p99 ms</th><th>max ms</th><th>RSS/conn KB</th></tr>\n")
@@ -171,7 +171,10 @@ func (r *Report) WriteHTML(path string) error {
 				c = &OpStats{}
 			}
 			if d.QuantilesMs != nil {
-				ss = append(ss, series{k, d.QuantilesMs})
+				ss = append(ss, series{k + " from response", d.QuantilesMs})
+			}
+			if t.FromSend != nil && t.FromSend.QuantilesMs != nil {
+				ss = append(ss, series{k + " from send", t.FromSend.QuantilesMs})
 			}
 			fmt.Fprintf(&b, "<tr><td>%s</td><td>%d</td><td>%d</td><td>%d</td><td>%d</td><td>%.1f</td><td>%.2f</td><td>%.2f</td><td>%.1f</td><td>%.1f</td></tr>\n",
 				html.EscapeString(k), t.Opened, t.Failed, t.Dropped, t.Missed, c.P50Ms, d.P50Ms, d.P99Ms, d.MaxMs, t.RSSPerConnKB)

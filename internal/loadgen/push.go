@@ -41,6 +41,9 @@ type PushTransport struct {
 	ErrorsByType map[string]int `json:"errorsByType"`
 	Connect      *OpStats       `json:"connect"`
 	Delivery     *OpStats       `json:"delivery"`
+	// FromSend is the delivery latency from sending the /set request,
+	// for servers that push before they answer.
+	FromSend *OpStats `json:"fromSend"`
 	// RSSPerConnKB is the server's RSS growth per open connection.
 	RSSPerConnKB float64 `json:"rssPerConnKB,omitempty"`
 }
@@ -351,6 +354,7 @@ func (p *PushTest) Run(ctx context.Context) *PushReport {
 					val = true
 				}
 				flag = !flag
+				sent := time.Now()
 				res, err := c.API(ctx, mailUsing, Call{"Email/set", map[string]any{"accountId": a.id,
 					"update": map[string]any{id: map[string]any{"keywords/$flagged": val}}}, "0"})
 				done := time.Now()
@@ -379,6 +383,7 @@ func (p *PushTest) Run(ctx context.Context) *PushReport {
 					case ok:
 						// An event may beat the response to the client.
 						delivery[pc.kind].Add("delivery", max(at.Sub(done), 0))
+						delivery[pc.kind].Add("fromSend", at.Sub(sent))
 					case pc.closed.Load():
 						tr.ErrorsByType["dropped"]++
 					default:
@@ -399,6 +404,10 @@ func (p *PushTest) Run(ctx context.Context) *PushReport {
 		tr.Delivery = delivery[k].Stats(el)["delivery"]
 		if tr.Delivery == nil {
 			tr.Delivery = Summarize(nil, el)
+		}
+		tr.FromSend = delivery[k].Stats(el)["fromSend"]
+		if tr.FromSend == nil {
+			tr.FromSend = Summarize(nil, el)
 		}
 		for _, pc := range all {
 			if pc.kind == k && pc.closed.Load() {

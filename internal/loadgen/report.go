@@ -124,7 +124,7 @@ func (r *Report) WriteTable(w io.Writer) {
 	if p := r.Push; p != nil {
 		fmt.Fprintf(w, "\npush: %d connections per transport, %d changes in %.1fs\n", p.Connections, p.Changes, p.Seconds)
 		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-		fmt.Fprintln(tw, "transport\topened\tfailed\tdropped\tmissed\tconnect p50 ms\tdelivery p50 ms\tp99 ms\tmax ms\tRSS/conn KB\t")
+		fmt.Fprintln(tw, "transport\topened\tfailed\tdropped\tmissed\tconnect p50 ms\tdelivery p50 ms\tp99 ms\tmax ms\tfrom send p50 ms\tp99 ms\tRSS/conn KB\t")
 		for _, k := range sortedNames(p.Transports) {
 			t := p.Transports[k]
 			d := t.Delivery
@@ -135,8 +135,12 @@ func (r *Report) WriteTable(w io.Writer) {
 			if c == nil {
 				c = &OpStats{}
 			}
-			fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%.1f\t%.2f\t%.2f\t%.1f\t%.1f\t\n", k, t.Opened, t.Failed, t.Dropped, t.Missed,
-				c.P50Ms, d.P50Ms, d.P99Ms, d.MaxMs, t.RSSPerConnKB)
+			fs := t.FromSend
+			if fs == nil {
+				fs = &OpStats{}
+			}
+			fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%.1f\t%.2f\t%.2f\t%.1f\t%.2f\t%.2f\t%.1f\t\n", k, t.Opened, t.Failed, t.Dropped, t.Missed,
+				c.P50Ms, d.P50Ms, d.P99Ms, d.MaxMs, fs.P50Ms, fs.P99Ms, t.RSSPerConnKB)
 		}
 		tw.Flush()
 		for _, k := range sortedNames(p.Transports) {
@@ -186,6 +190,10 @@ func (r *Report) metrics() []metric {
 			if t.Delivery != nil {
 				out = append(out, metric{k + " delivery p50 ms", t.Delivery.P50Ms, false},
 					metric{k + " delivery p99 ms", t.Delivery.P99Ms, false})
+			}
+			if t.FromSend != nil {
+				out = append(out, metric{k + " from send p50 ms", t.FromSend.P50Ms, false},
+					metric{k + " from send p99 ms", t.FromSend.P99Ms, false})
 			}
 			if t.RSSPerConnKB != 0 {
 				out = append(out, metric{k + " RSS/conn KB", t.RSSPerConnKB, false})
