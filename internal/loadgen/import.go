@@ -70,6 +70,7 @@ func (im *Importer) Run(ctx context.Context, src Source) (*ImportReport, error) 
 		method = "Blob/upload"
 	} else {
 		im.Notices.Add("server lacks %s: importing through the upload URL, one message per upload", CapBlob)
+		// Uploads are one at a time; Email/import still takes a batch.
 	}
 	// A batch's base64 must fit the request limit with room to spare.
 	im.maxReq = lim.MaxSizeRequest * 6 / 10
@@ -177,7 +178,7 @@ func (im *Importer) produce(ctx context.Context, src Source, out chan<- []import
 		}
 		i := seq % len(im.Accounts)
 		enc := int64(base64.StdEncoding.EncodedLen(len(raw)))
-		if len(pending[i]) > 0 && (size[i]+enc > im.maxReq || len(pending[i]) >= im.maxBatch || !im.useBlob) {
+		if len(pending[i]) > 0 && (size[i]+enc > im.maxReq || len(pending[i]) >= im.maxBatch) {
 			if err := flush(i); err != nil {
 				return err
 			}
