@@ -35,15 +35,17 @@ fuzz:
 # The standard end-to-end scenario: a fresh jmapd on loopback, jmapload
 # imports MESSAGES generated messages, runs CLIENTS clients for DURATION
 # and PUSH push connections, and writes bench/out/jmapd.json and .html.
-# Smaller: make bench MESSAGES=2000 DURATION=10s
+# Smaller: make bench MESSAGES=2000 DURATION=10s; MIX=open=50,page=50 sets
+# the operation mix (default: jmapload's).
 MESSAGES ?= 100000
 CLIENTS ?= 32
 DURATION ?= 60s
 IMPORTERS ?= 4
 PUSH ?= 100
+MIX ?=
 bench: build
 	MESSAGES=$(MESSAGES) CLIENTS=$(CLIENTS) DURATION=$(DURATION) IMPORTERS=$(IMPORTERS) PUSH=$(PUSH) \
-		sh bench/run.sh
+		MIX=$(MIX) sh bench/run.sh
 
 # Store and HTTP benchmarks; JMAPD_BENCH_MESSAGES sets the inbox size of
 # BenchmarkMailboxPage (default 100000, which takes a few minutes to load).

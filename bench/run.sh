@@ -12,6 +12,7 @@ DURATION=${DURATION:-60s}
 IMPORTERS=${IMPORTERS:-4}
 PUSH=${PUSH:-100}
 PUSH_DURATION=${PUSH_DURATION:-10s}
+MIX=${MIX:-}
 SEED=${SEED:-1}
 PORT=${PORT:-18480}
 OUT=${OUT:-bench/out}
@@ -50,7 +51,7 @@ done
 "$JMAPLOAD" --session-url "http://127.0.0.1:$PORT/.well-known/jmap" \
 	--user "$user:$password" --seed "$SEED" \
 	--messages "$MESSAGES" --importers "$IMPORTERS" \
-	--clients "$CLIENTS" --duration "$DURATION" \
+	--clients "$CLIENTS" --duration "$DURATION" ${MIX:+--mix "$MIX"} \
 	--push "$PUSH" --push-duration "$PUSH_DURATION" \
 	--pid "$pid" --label "$NAME $(git rev-parse --short HEAD 2>/dev/null || echo unknown)" \
 	--json "$OUT/$NAME.json" --html "$OUT/$NAME.html"

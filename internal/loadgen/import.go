@@ -194,7 +194,10 @@ func (im *Importer) produce(ctx context.Context, src Source, out chan<- []import
 	return nil
 }
 
-func (im *Importer) fail(n int, err error) {
+func (im *Importer) fail(ctx context.Context, n int, err error) {
+	if ctx.Err() != nil {
+		return // cut short by an interrupt, not a failure of the server
+	}
 	im.failed.Add(int64(n))
 	im.errorsMu.Lock()
 	im.errByType[ErrorKey(err)] += n
@@ -214,8 +217,10 @@ func (im *Importer) batch(ctx context.Context, c *Client, b []importItem, worker
 		t := time.Now()
 		res, err := c.API(ctx, []string{CapCore, CapBlob}, Call{"Blob/upload", map[string]any{"accountId": a.id, "create": create}, "0"})
 		if err != nil {
-			im.Rec.Fail("Blob/upload", err)
-			im.fail(len(b), err)
+			if ctx.Err() == nil {
+				im.Rec.Fail("Blob/upload", err)
+			}
+			im.fail(ctx, len(b), err)
 			return
 		}
 		im.Rec.Add("Blob/upload", time.Since(t))
@@ -224,16 +229,16 @@ func (im *Importer) batch(ctx context.Context, c *Client, b []importItem, worker
 			NotCreated map[string]SetError            `json:"notCreated"`
 		}
 		if err := json.Unmarshal(res["0"], &r); err != nil {
-			im.fail(len(b), &Error{Kind: "decode", Type: "Blob/upload"})
+			im.fail(ctx, len(b), &Error{Kind: "decode", Type: "Blob/upload"})
 			return
 		}
 		for i := range b {
 			key := "b" + strconv.Itoa(i)
 			blobIDs[i] = r.Created[key].ID
 			if e, ok := r.NotCreated[key]; ok {
-				im.fail(1, &Error{Kind: "set", Type: e.Type})
+				im.fail(ctx, 1, &Error{Kind: "set", Type: e.Type})
 			} else if blobIDs[i] == "" {
-				im.fail(1, &Error{Kind: "missing", Type: "blobId"})
+				im.fail(ctx, 1, &Error{Kind: "missing", Type: "blobId"})
 			}
 		}
 	} else {
@@ -241,8 +246,10 @@ func (im *Importer) batch(ctx context.Context, c *Client, b []importItem, worker
 			t := time.Now()
 			id, err := c.Upload(ctx, a.id, "message/rfc822", it.raw)
 			if err != nil {
-				im.Rec.Fail("upload", err)
-				im.fail(1, err)
+				if ctx.Err() == nil {
+					im.Rec.Fail("upload", err)
+				}
+				im.fail(ctx, 1, err)
 				continue
 			}
 			im.Rec.Add("upload", time.Since(t))
@@ -262,8 +269,10 @@ func (im *Importer) batch(ctx context.Context, c *Client, b []importItem, worker
 	t := time.Now()
 	res, err := c.API(ctx, mailUsing, Call{"Email/import", map[string]any{"accountId": a.id, "emails": emails}, "0"})
 	if err != nil {
-		im.Rec.Fail("Email/import", err)
-		im.fail(len(emails), err)
+		if ctx.Err() == nil {
+			im.Rec.Fail("Email/import", err)
+		}
+		im.fail(ctx, len(emails), err)
 		return
 	}
 	im.Rec.Add("Email/import", time.Since(t))
@@ -272,7 +281,7 @@ func (im *Importer) batch(ctx context.Context, c *Client, b []importItem, worker
 		NotCreated map[string]SetError        `json:"notCreated"`
 	}
 	if err := json.Unmarshal(res["0"], &r); err != nil {
-		im.fail(len(emails), &Error{Kind: "decode", Type: "Email/import"})
+		im.fail(ctx, len(emails), &Error{Kind: "decode", Type: "Email/import"})
 		return
 	}
 	for i, it := range b {
@@ -281,9 +290,9 @@ func (im *Importer) batch(ctx context.Context, c *Client, b []importItem, worker
 			im.imported.Add(1)
 			im.bytes.Add(int64(len(it.raw)))
 		} else if e, ok := r.NotCreated[key]; ok {
-			im.fail(1, &Error{Kind: "set", Type: e.Type})
+			im.fail(ctx, 1, &Error{Kind: "set", Type: e.Type})
 		} else if _, ok := emails[key]; ok {
-			im.fail(1, &Error{Kind: "missing", Type: "Email/import created"})
+			im.fail(ctx, 1, &Error{Kind: "missing", Type: "Email/import created"})
 		}
 	}
 }
