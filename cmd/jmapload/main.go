@@ -7,6 +7,7 @@
 //	    --user alice@example.test:secret --messages 5000 --clients 16 \
 //	    --duration 20s --json a.json --html a.html
 //	jmapload compare a.json b.json
+//	jmapload html a.json a.html
 //
 // Steps, each skipped with a notice when the server lacks its capability:
 // import a corpus (--messages generated messages, or --corpus FILE|DIR),
@@ -59,6 +60,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if len(args) > 0 && args[0] == "compare" {
 		return compare(args[1:], stdout, stderr)
 	}
+	if len(args) > 0 && args[0] == "html" {
+		return rehtml(args[1:], stdout, stderr)
+	}
 	fs := flag.NewFlagSet("jmapload", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var users userList
@@ -82,7 +86,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	htmlPath := fs.String("html", "", "write an HTML report with charts to this `file`")
 	fs.BoolVar(&cfg.Quiet, "quiet", false, "no progress lines on stderr")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: jmapload --session-url URL --user EMAIL:PASSWORD [flags]\n       jmapload compare A.json B.json")
+		fmt.Fprintln(stderr, "usage: jmapload --session-url URL --user EMAIL:PASSWORD [flags]\n       jmapload compare A.json B.json\n       jmapload html A.json OUT.html")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -171,5 +175,23 @@ func compare(args []string, stdout, stderr io.Writer) int {
 		nameB = b.Label
 	}
 	loadgen.Compare(stdout, a, b, nameA, nameB)
+	return 0
+}
+
+// rehtml writes the HTML report of a JSON report again.
+func rehtml(args []string, stdout, stderr io.Writer) int {
+	if len(args) != 2 {
+		fmt.Fprintln(stderr, "usage: jmapload html A.json OUT.html")
+		return 2
+	}
+	r, err := loadgen.ReadReport(args[0])
+	if err == nil {
+		err = r.WriteHTML(args[1])
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "jmapload: %v\n", err)
+		return 1
+	}
+	r.WriteTable(stdout)
 	return 0
 }

@@ -17,10 +17,19 @@ type series struct {
 	quantiles []float64 // ms at 0..100 percent
 }
 
-// cdfSVG draws latency distributions: the share of requests (y) answered
-// within a latency (x, log scale).
+// tailY maps a percentile to a height that stretches the tail: p50, p90,
+// p99 and the maximum are equally spaced, as in latency percentile plots.
+func tailY(p float64) float64 {
+	if p >= 100 {
+		return 3
+	}
+	return math.Min(-math.Log10(1-p/100), 3)
+}
+
+// cdfSVG draws latency distributions: the latency (x, log scale) within
+// which a percentile (y, tail stretched) of the requests were answered.
 func cdfSVG(title string, ss []series) string {
-	const w, h, left, right, top, bottom = 720.0, 320.0, 60.0, 150.0, 30.0, 40.0
+	const w, h, left, right, top, bottom = 760.0, 320.0, 60.0, 190.0, 30.0, 40.0
 	lo, hi := math.Inf(1), math.Inf(-1)
 	for _, s := range ss {
 		for _, v := range s.quantiles {
@@ -42,7 +51,7 @@ func cdfSVG(title string, ss []series) string {
 		v = math.Max(v, lo)
 		return left + pw*(math.Log10(v)-math.Log10(lo))/(math.Log10(hi)-math.Log10(lo))
 	}
-	y := func(p float64) float64 { return top + ph*(1-p/100) }
+	y := func(p float64) float64 { return top + ph*(1-tailY(p)/3) }
 	var b strings.Builder
 	fmt.Fprintf(&b, `<svg xmlns="http://www.w3.org/2000/svg" width="%.0f" height="%.0f" viewBox="0 0 %.0f %.0f" font-family="sans-serif" font-size="11">`, w, h, w, h)
 	fmt.Fprintf(&b, `<text x="%.0f" y="18" font-size="13" font-weight="bold">%s</text>`, left, html.EscapeString(title))
@@ -51,8 +60,12 @@ func cdfSVG(title string, ss []series) string {
 		fmt.Fprintf(&b, `<text x="%.1f" y="%.1f" text-anchor="middle">%s</text>`, x(d), top+ph+14, msLabel(d))
 	}
 	for _, p := range []float64{0, 50, 90, 99, 100} {
+		label := fmt.Sprintf("p%.0f", p)
+		if p == 100 {
+			label = "max"
+		}
 		fmt.Fprintf(&b, `<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" stroke="#ddd"/>`, left, y(p), left+pw, y(p))
-		fmt.Fprintf(&b, `<text x="%.1f" y="%.1f" text-anchor="end">p%.0f</text>`, left-4, y(p)+4, p)
+		fmt.Fprintf(&b, `<text x="%.1f" y="%.1f" text-anchor="end">%s</text>`, left-4, y(p)+4, label)
 	}
 	fmt.Fprintf(&b, `<text x="%.1f" y="%.1f" text-anchor="middle">latency (log scale)</text>`, left+pw/2, h-6)
 	fmt.Fprintf(&b, `<rect x="%.1f" y="%.1f" width="%.1f" height="%.1f" fill="none" stroke="#888"/>`, left, top, pw, ph)
