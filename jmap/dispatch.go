@@ -324,6 +324,10 @@ func toMethodError(ctx context.Context, name string, err error) *MethodError {
 		return me
 	case errors.Is(err, store.ErrConflict):
 		return NewMethodError(ErrServerUnavailable, "too many concurrent changes, try again")
+	case ctx.Err() != nil && errors.Is(err, ctx.Err()):
+		// The client went away: nobody reads the answer, nothing failed.
+		zerolog.Ctx(ctx).Debug().Err(err).Str("method", name).Msg("method abandoned")
+		return NewMethodError(ErrServerUnavailable, "the request was cancelled")
 	default:
 		zerolog.Ctx(ctx).Error().Err(err).Str("method", name).Msg("method failed")
 		return NewMethodError(ErrServerFail, "")
