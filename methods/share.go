@@ -184,3 +184,27 @@ func granteesOf(changes []acl.Change) []store.PrincipalID {
 	}
 	return out
 }
+
+// Subscribe subscribes who to every mailbox of acct they can see, as their
+// client would with Mailbox/set isSubscribed (for seeding demo data).
+func Subscribe(ctx context.Context, st store.Store, acct store.AccountID, who store.PrincipalID) error {
+	_, err := st.Update(ctx, func(tx store.Tx) error {
+		a, err := acl.NewDirectory().Access(tx, who, acct)
+		if err != nil {
+			return err
+		}
+		ids, err := mailboxIDs(tx, acct)
+		if err != nil {
+			return err
+		}
+		for _, id := range ids {
+			if a.Visible(id) {
+				if err := tx.PutMeta(subscriptionKey(acct, who, id), []byte("1")); err != nil {
+					return err
+				}
+			}
+		}
+		return acl.BumpEpoch(tx)
+	})
+	return err
+}
