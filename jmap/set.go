@@ -74,7 +74,9 @@ type SetResponse struct {
 	NotDestroyed map[string]*SetError      `json:"notDestroyed"`
 }
 
-func (r *SetResponse) normalise() {
+// Normalise makes the empty maps of the response null, as RFC 8620 §5.3
+// wants them.
+func (r *SetResponse) Normalise() {
 	// RFC 8620 §5.3: each of these is null when empty.
 	if len(r.Created) == 0 {
 		r.Created = nil
@@ -155,7 +157,7 @@ func (t *Type) SetWith(ctx context.Context, c *Call, args *SetArgs) (*SetRespons
 		c.Created(cid, id)
 	}
 	resp.NewState = NewState(changes, acct.ID, t.Name, resp.OldState)
-	resp.normalise()
+	resp.Normalise()
 	return resp, nil
 }
 

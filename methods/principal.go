@@ -798,32 +798,9 @@ func principalSet(accts *Accounts) jmap.Handler {
 		}
 		old, _, _ := splitPrincipalState(resp.OldState)
 		resp.NewState = jmap.NewState(changes, store.SystemAccount, store.PrincipalRecords, old) + "-" + digest
-		return normaliseSet(resp), nil
+		resp.Normalise()
+		return resp, nil
 	}
-}
-
-// normaliseSet makes the empty maps of a /set response null (RFC 8620
-// §5.3).
-func normaliseSet(r *jmap.SetResponse) *jmap.SetResponse {
-	if len(r.Created) == 0 {
-		r.Created = nil
-	}
-	if len(r.Updated) == 0 {
-		r.Updated = nil
-	}
-	if len(r.Destroyed) == 0 {
-		r.Destroyed = nil
-	}
-	if len(r.NotCreated) == 0 {
-		r.NotCreated = nil
-	}
-	if len(r.NotUpdated) == 0 {
-		r.NotUpdated = nil
-	}
-	if len(r.NotDestroyed) == 0 {
-		r.NotDestroyed = nil
-	}
-	return r
 }
 
 // updatePrincipal applies a patch to p, which the caller sees, and
