@@ -26,8 +26,8 @@ type Job struct {
 	// never get a DSN.
 	From  string   `json:"from"`
 	Rcpts []string `json:"rcpts"`
-	// Blob is the message as sent, in Account; Raw holds a small message
-	// made by the server itself instead.
+	// Blob is the message as sent (Bcc removed, signed), in Account; Raw
+	// holds a small message made by the server itself instead.
 	Blob store.BlobID `json:"blob,omitempty"`
 	Raw  []byte       `json:"raw,omitempty"`
 	// NotBefore is when the job is next tried.
@@ -417,7 +417,7 @@ func (a *Agent) relayJob(ctx context.Context, j *Job, raw []byte, external []str
 			replies[r] = Reply{Code: 550, Text: "5.7.1 no relay is configured for mail to other servers"}
 		}
 	} else {
-		replies = a.send(ctx, j.From, external, a.Sign(raw))
+		replies = a.send(ctx, j.From, external, raw)
 	}
 	status := map[string]Status{}
 	var failed []Failure
