@@ -3,17 +3,22 @@ package methods
 import (
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/jmapd/jmapd/internal/delivery"
 	"github.com/jmapd/jmapd/internal/mime"
-	"github.com/jmapd/jmapd/jmap"
 	"github.com/jmapd/jmapd/store"
 )
 
 // mailHost is the mail store the delivery agent delivers into: Emails in
 // Inboxes, statuses on EmailSubmissions, vacation responses.
-type mailHost struct{ s *sender }
+type mailHost struct {
+	s *sender
+	// inboxes caches the Inbox id of each account (store.AccountID →
+	// string); a hit is checked against the record before use.
+	inboxes sync.Map
+}
 
 var _ delivery.Host = (*mailHost)(nil)
 
@@ -36,7 +41,17 @@ func (a *Accounts) provisionIn(tx store.Tx, acct store.AccountID) error {
 }
 
 // inboxOf returns the id of the mailbox with role inbox in acct.
-func inboxOf(tx store.Tx, acct store.AccountID) (string, error) {
+func (h *mailHost) inboxOf(tx store.Tx, acct store.AccountID) (string, error) {
+	if v, ok := h.inboxes.Load(acct); ok {
+		b, err := tx.Get(acct, "Mailbox", v.(string))
+		if err == nil {
+			if role, err := loadMailboxRole(b); err == nil && role == "inbox" {
+				return v.(string), nil
+			}
+		} else if !errors.Is(err, store.ErrNotFound) {
+			return "", err
+		}
+	}
 	for o, err := range tx.Scan(acct, "Mailbox") {
 		if err != nil {
 			return "", err
@@ -46,6 +61,7 @@ func inboxOf(tx store.Tx, acct store.AccountID) (string, error) {
 			return "", err
 		}
 		if role == "inbox" {
+			h.inboxes.Store(acct, o.ID)
 			return o.ID, nil
 		}
 	}
@@ -54,33 +70,32 @@ func inboxOf(tx store.Tx, acct store.AccountID) (string, error) {
 
 // Deliver adds a delivered message to the Inbox of acct and answers it
 // with the vacation response when one is due.
-func (h *mailHost) Deliver(tx store.Tx, acct store.AccountID, blob store.BlobInfo, raw []byte, from string) error {
+func (h *mailHost) Deliver(tx store.Tx, acct store.AccountID, blob store.BlobInfo, raw []byte, msg *delivery.Parsed, from string) error {
 	if err := h.s.accts.provisionIn(tx, acct); err != nil {
 		return err
 	}
-	inbox, err := inboxOf(tx, acct)
+	inbox, err := h.inboxOf(tx, acct)
 	if err != nil {
 		return fmt.Errorf("deliver to %s: %w", acct, err)
 	}
-	msg, err := mime.Parse(raw)
-	if err != nil {
-		return fmt.Errorf("parse delivered message: %w", err)
-	}
 	now := time.Now()
 	cnt := newCounter(tx, acct)
-	_, serr, err := newEmail(tx, acct, cnt, msg, blob, map[string]any{inbox: true}, nil,
-		func(s string) (string, bool) { return s, true },
-		func() (time.Time, *jmap.SetError) { return now, nil })
-	if err != nil {
+	// The header and body facts are the same for every copy of msg.
+	facts := msg.Memo(func(m *mime.Message) any {
+		var e emailRecord
+		recordFromMessage(m, &e)
+		return &e
+	}).(*emailRecord)
+	e := *facts
+	e.BlobID, e.MailboxIDs, e.Keywords, e.ReceivedAt = string(blob.ID), map[string]bool{inbox: true}, map[string]bool{}, utcDate(now)
+	e.Size = int64(len(raw)) // msg may be the message before its trace fields
+	if err := addEmail(tx, acct, &e, cnt); err != nil {
 		return err
-	}
-	if serr != nil {
-		return fmt.Errorf("deliver to %s: %s", acct, serr.Description)
 	}
 	if err := cnt.flush(); err != nil {
 		return err
 	}
-	return h.s.vacationReply(tx, acct, msg, from, now)
+	return h.s.vacationReply(tx, acct, msg.Msg, from, now)
 }
 
 // Report records delivery statuses on a submission.

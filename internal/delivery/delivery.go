@@ -12,6 +12,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/jmapd/jmapd/internal/mime"
 	"github.com/jmapd/jmapd/store"
 )
 
@@ -33,12 +34,37 @@ type Target struct {
 // Host is the mail store the agent delivers into.
 type Host interface {
 	// Deliver adds raw, already stored as blob, to the Inbox of acct, within
-	// tx. from is the envelope sender ("" for a bounce or an auto-reply).
-	Deliver(tx store.Tx, acct store.AccountID, blob store.BlobInfo, raw []byte, from string) error
+	// tx. msg is raw parsed, or the message raw was stamped from (its
+	// header and body facts are the same); from is the envelope sender (""
+	// for a bounce or an auto-reply).
+	Deliver(tx store.Tx, acct store.AccountID, blob store.BlobInfo, raw []byte, msg *Parsed, from string) error
 	// Report records new statuses of recipients of the EmailSubmission sub
 	// in acct; final makes a pending submission final, and dsn, when not
 	// empty, is a DSN received for it.
 	Report(tx store.Tx, acct store.AccountID, sub string, status map[string]Status, final bool, dsn store.BlobID) error
+}
+
+// Parsed is a message parsed once for the many copies delivered from it.
+type Parsed struct {
+	Msg  *mime.Message
+	once sync.Once
+	memo any
+}
+
+// NewParsed parses raw.
+func NewParsed(raw []byte) (*Parsed, error) {
+	m, err := mime.Parse(raw)
+	if err != nil {
+		return nil, err
+	}
+	return &Parsed{Msg: m}, nil
+}
+
+// Memo returns what f derives from the message, calling f only the first
+// time.
+func (p *Parsed) Memo(f func(*mime.Message) any) any {
+	p.once.Do(func() { p.memo = f(p.Msg) })
+	return p.memo
 }
 
 // Relay is the SMTP relay for addresses outside this server.

@@ -44,19 +44,36 @@ type dkimKey struct {
 // DKIMDir is where the keys of data directory data live.
 func DKIMDir(data string) string { return filepath.Join(data, "dkim") }
 
+// refresh reads the keys again when the directory changed.
+func (k *keyring) refresh() {
+	fi, err := os.Stat(k.dir)
+	if err != nil {
+		k.keys = nil
+		return
+	}
+	if k.keys == nil || !fi.ModTime().Equal(k.mod) {
+		k.keys, k.mod = loadKeys(k.dir), fi.ModTime()
+	}
+}
+
+// any reports whether there is a key at all.
+func (k *keyring) any() bool {
+	if k.dir == "" {
+		return false
+	}
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.refresh()
+	return len(k.keys) > 0
+}
+
 func (k *keyring) lookup(domain string) (dkimKey, bool) {
 	if k.dir == "" {
 		return dkimKey{}, false
 	}
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	fi, err := os.Stat(k.dir)
-	if err != nil {
-		return dkimKey{}, false
-	}
-	if k.keys == nil || !fi.ModTime().Equal(k.mod) {
-		k.keys, k.mod = loadKeys(k.dir), fi.ModTime()
-	}
+	k.refresh()
 	key, ok := k.keys[strings.ToLower(domain)]
 	return key, ok
 }
@@ -114,6 +131,9 @@ var signedHeaders = []string{"From", "Reply-To", "Subject", "Date", "To", "Cc", 
 // Sign returns msg with a DKIM-Signature when a key is configured for the
 // domain of its From address, and msg as it is otherwise.
 func (a *Agent) Sign(msg []byte) []byte {
+	if !a.keys.any() {
+		return msg
+	}
 	m, err := mime.Parse(msg)
 	if err != nil {
 		return msg

@@ -250,32 +250,9 @@ func (a *Agent) message(ctx context.Context, j *Job) ([]byte, error) {
 	return io.ReadAll(r)
 }
 
-// process tries one job: a held one is released first, local recipients
-// get their copy, the rest go through the relay.
+// process tries one job: local recipients get their copy and a held job
+// is released, in one transaction; the rest go through the relay.
 func (a *Agent) process(ctx context.Context, j *Job) error {
-	if j.Hold {
-		// Release: from now on the submission cannot be canceled.
-		ok := false
-		_, err := a.st.Update(ctx, func(tx store.Tx) error {
-			cur, err := loadJob(tx, j.ID)
-			if err != nil || cur == nil {
-				ok = false
-				return err
-			}
-			ok = true
-			cur.Hold = false
-			*j = *cur
-			if j.Submission != "" {
-				if err := a.host.Report(tx, j.Account, j.Submission, nil, true, ""); err != nil {
-					return err
-				}
-			}
-			return replaceJob(tx, cur)
-		})
-		if err != nil || !ok {
-			return err
-		}
-	}
 	raw, err := a.message(ctx, j)
 	if err != nil {
 		return err
@@ -299,8 +276,9 @@ func (a *Agent) process(ctx context.Context, j *Job) error {
 	if err != nil {
 		return err
 	}
-	if len(local) > 0 {
-		if err := a.deliverQueued(ctx, j, raw, local, external); err != nil {
+	if len(local) > 0 || j.Hold {
+		gone, err := a.deliverQueued(ctx, j, raw, local, external)
+		if err != nil || gone {
 			return err
 		}
 	}
@@ -311,16 +289,22 @@ func (a *Agent) process(ctx context.Context, j *Job) error {
 }
 
 // deliverQueued gives local recipients of a queued job their copies and
-// leaves the job with the external ones.
-func (a *Agent) deliverQueued(ctx context.Context, j *Job, raw []byte, local map[string][]Target, external []string) error {
+// releases it if it was held (from then on it cannot be canceled), leaving
+// the job with the external recipients. gone reports a job canceled
+// meanwhile.
+func (a *Agent) deliverQueued(ctx context.Context, j *Job, raw []byte, local map[string][]Target, external []string) (gone bool, err error) {
 	copies, err := a.PrepareLocal(ctx, j.Account, j.From, j.ID, raw, local)
 	if err != nil {
-		return err
+		return false, err
 	}
 	_, err = a.st.Update(ctx, func(tx store.Tx) error {
 		cur, err := loadJob(tx, j.ID)
-		if err != nil || cur == nil {
+		if err != nil {
 			return err
+		}
+		gone = cur == nil
+		if gone {
+			return nil
 		}
 		status, err := a.DeliverLocal(tx, copies, j.From)
 		if err != nil {
@@ -331,14 +315,14 @@ func (a *Agent) deliverQueued(ctx context.Context, j *Job, raw []byte, local map
 				return err
 			}
 		}
-		cur.Rcpts = external
+		cur.Rcpts, cur.Hold = external, false
 		if len(external) == 0 {
 			return finishJob(tx, cur)
 		}
 		return replaceJob(tx, cur)
 	})
-	j.Rcpts = external
-	return err
+	j.Rcpts, j.Hold = external, false
+	return gone, err
 }
 
 // Copy is one recipient's copy of a locally delivered message, stamped and
@@ -348,6 +332,9 @@ type Copy struct {
 	Target Target
 	Raw    []byte
 	Blob   store.BlobInfo
+	// Msg is the message the copy was stamped from, parsed once for all
+	// copies.
+	Msg *Parsed
 }
 
 // PrepareLocal stamps a copy of raw for every target of every local
@@ -368,12 +355,16 @@ func (a *Agent) PrepareLocal(ctx context.Context, acct store.AccountID, from, id
 	if len(in) == 0 {
 		return nil, nil
 	}
+	msg, err := NewParsed(raw)
+	if err != nil {
+		return nil, fmt.Errorf("parse delivered message: %w", err)
+	}
 	infos, err := a.st.Blobs().UploadBatch(ctx, acct, in)
 	if err != nil {
 		return nil, fmt.Errorf("store delivered copies: %w", err)
 	}
 	for i := range copies {
-		copies[i].Blob = infos[i]
+		copies[i].Blob, copies[i].Msg = infos[i], msg
 	}
 	return copies, nil
 }
@@ -383,7 +374,7 @@ func (a *Agent) PrepareLocal(ctx context.Context, acct store.AccountID, from, id
 func (a *Agent) DeliverLocal(tx store.Tx, copies []Copy, from string) (map[string]Status, error) {
 	status := map[string]Status{}
 	for _, c := range copies {
-		if err := a.host.Deliver(tx, c.Target.Account, c.Blob, c.Raw, from); err != nil {
+		if err := a.host.Deliver(tx, c.Target.Account, c.Blob, c.Raw, c.Msg, from); err != nil {
 			return nil, fmt.Errorf("deliver to %s: %w", c.Target.Account, err)
 		}
 		status[c.Rcpt] = Local()
@@ -444,6 +435,7 @@ func (a *Agent) relayJob(ctx context.Context, j *Job, raw []byte, external []str
 		Int("failed", len(failed)).Int("deferred", len(again)).Msg("relay attempt")
 	var dsn []byte
 	var dsnBlob store.BlobInfo
+	var dsnMsg *Parsed
 	if len(failed) > 0 && j.From != "" {
 		dsn = a.DSN(j.From, j.ID, raw, failed, now)
 		infos, err := a.st.Blobs().UploadBatch(ctx, j.Account, []store.BlobInput{{Type: "message/rfc822", Data: dsn}})
@@ -451,6 +443,9 @@ func (a *Agent) relayJob(ctx context.Context, j *Job, raw []byte, external []str
 			return fmt.Errorf("store DSN: %w", err)
 		}
 		dsnBlob = infos[0]
+		if dsnMsg, err = NewParsed(dsn); err != nil {
+			return fmt.Errorf("parse DSN: %w", err)
+		}
 	}
 	_, err := a.st.Update(ctx, func(tx store.Tx) error {
 		cur, err := loadJob(tx, j.ID)
@@ -458,7 +453,7 @@ func (a *Agent) relayJob(ctx context.Context, j *Job, raw []byte, external []str
 			return err
 		}
 		if dsn != nil {
-			if err := a.host.Deliver(tx, j.Account, dsnBlob, dsn, ""); err != nil {
+			if err := a.host.Deliver(tx, j.Account, dsnBlob, dsn, dsnMsg, ""); err != nil {
 				return fmt.Errorf("deliver DSN: %w", err)
 			}
 		}
