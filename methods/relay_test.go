@@ -188,6 +188,7 @@ func statusOf(t *testing.T, c *jmaptest.Client, sub, rcpt string) map[string]any
 }
 
 func TestRelay_AcceptedMessageIsSignedAndLocalCopyDelivered(t *testing.T) {
+	t.Parallel()
 	rel := startRelay(t, "127.0.0.1:0")
 	srv := jmaptest.Start(t, withRelay(portOf(t, rel.ln.Addr().String()), rel.caFile, time.Hour))
 	name, txt, err := delivery.GenerateKey(delivery.DKIMDir(srv.Dir), "example.test", "s1", "ed25519")
@@ -235,6 +236,7 @@ func TestRelay_AcceptedMessageIsSignedAndLocalCopyDelivered(t *testing.T) {
 }
 
 func TestRelay_RefusedRecipientGetsDSN(t *testing.T) {
+	t.Parallel()
 	rel := startRelay(t, "127.0.0.1:0")
 	rel.refuse["nobody@remote.test"] = &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 1}, Message: "no such user"}
 	srv := jmaptest.Start(t, withRelay(portOf(t, rel.ln.Addr().String()), rel.caFile, time.Hour))
@@ -263,6 +265,7 @@ func TestRelay_RefusedRecipientGetsDSN(t *testing.T) {
 }
 
 func TestRelay_DownRetriesThenDSN(t *testing.T) {
+	t.Parallel()
 	srv := jmaptest.Start(t, withRelay(freePort(t), "", 400*time.Millisecond))
 	a := srv.NewUser(t, "a@example.test")
 	id := str(send(t, a, map[string]any{"to": to("x@remote.test")})["id"])
@@ -279,6 +282,7 @@ func TestRelay_DownRetriesThenDSN(t *testing.T) {
 }
 
 func TestRelay_QueueSurvivesRestart(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	port := freePort(t)
 	_, ca := selfSigned(t)
@@ -302,6 +306,7 @@ func TestRelay_QueueSurvivesRestart(t *testing.T) {
 }
 
 func TestRelay_StartTLSRequired(t *testing.T) {
+	t.Parallel()
 	// A relay without STARTTLS never gets the message unless insecure.
 	rel := startRelay(t, "127.0.0.1:0")
 	rel.srv.TLSConfig = nil
@@ -311,5 +316,40 @@ func TestRelay_StartTLSRequired(t *testing.T) {
 	waitFor(t, "the bounce", func() bool { return statusOf(t, a, id, "x@remote.test")["delivered"] == "no" })
 	if n := len(rel.messages()); n != 0 {
 		t.Errorf("relay got %d messages in clear text", n)
+	}
+}
+
+// A relay that answers garbage never blocks the API, and the message stays
+// queued until the retry window ends in a DSN.
+func TestRelay_GarbageAnswerIsRetried(t *testing.T) {
+	t.Parallel()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			_, _ = c.Write([]byte("HELLO? \x00\xff not smtp\r\n"))
+			c.Close()
+		}
+	}()
+	srv := jmaptest.Start(t, withRelay(portOf(t, ln.Addr().String()), "", 500*time.Millisecond))
+	a := srv.NewUser(t, "a@example.test")
+	id := str(send(t, a, map[string]any{"to": to("x@remote.test")})["id"])
+	start := time.Now()
+	if st := statusOf(t, a, id, "x@remote.test"); st["delivered"] != "queued" && st["delivered"] != "no" {
+		t.Errorf("status %v", st)
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Errorf("EmailSubmission/get took %v while the relay misbehaves", d)
+	}
+	waitFor(t, "the bounce", func() bool { return statusOf(t, a, id, "x@remote.test")["delivered"] == "no" })
+	if len(strs(getSubmission(t, a, id)["dsnBlobIds"])) != 1 {
+		t.Errorf("no DSN")
 	}
 }

@@ -456,7 +456,20 @@ func (s *sender) prepare(ctx context.Context, c *jmap.Call, acct store.AccountID
 		// The envelope sender must be the Identity's address
 		// (forbiddenMailFrom); a null reverse-path is not allowed.
 		from, err := delivery.ParseAddress(given.MailFrom.Email)
-		if err != nil || !allowed(from) {
+		mayMailFrom := err == nil && allowed(from)
+		if mayMailFrom && !strings.EqualFold(from, idEmail) {
+			// A "*@domain" identity: the address itself must be one the
+			// caller may send as.
+			err = c.Store().View(ctx, func(tx store.Tx) error {
+				var err error
+				mayMailFrom, err = SendAs(ctx, tx, caller, acct, from)
+				return err
+			})
+			if err != nil {
+				return nil, err
+			}
+		}
+		if !mayMailFrom {
 			p.serr = jmap.NewSetError("forbiddenMailFrom", "the envelope sender must be the identity's address")
 			return p, nil
 		}

@@ -177,6 +177,7 @@ func submissionCap(t *testing.T, c *jmaptest.Client) map[string]any {
 }
 
 func TestSubmission_Capabilities(t *testing.T) {
+	t.Parallel()
 	srv := jmaptest.Start(t)
 	a := srv.NewUser(t, "a@example.test")
 	m := submissionCap(t, a)
@@ -200,6 +201,7 @@ func TestSubmission_Capabilities(t *testing.T) {
 }
 
 func TestIdentity_NewUserHasOwnAndCannotDeleteIt(t *testing.T) {
+	t.Parallel()
 	srv := jmaptest.Start(t)
 	a := srv.NewUser(t, "a@example.test")
 	list, _ := oneSend(t, a, "Identity/get", map[string]any{"ids": nil})["list"].([]any)
@@ -222,6 +224,7 @@ func TestIdentity_NewUserHasOwnAndCannotDeleteIt(t *testing.T) {
 }
 
 func TestIdentity_ForbiddenFrom(t *testing.T) {
+	t.Parallel()
 	srv := jmaptest.Start(t)
 	a := srv.NewUser(t, "a@example.test")
 	srv.NewUser(t, "b@example.test")
@@ -267,6 +270,7 @@ func TestIdentity_ForbiddenFrom(t *testing.T) {
 }
 
 func TestSubmission_LocalDeliveryMovesDraftToSent(t *testing.T) {
+	t.Parallel()
 	srv := jmaptest.Start(t)
 	a := srv.NewUser(t, "a@example.test")
 	b := srv.NewUser(t, "b@example.test")
@@ -338,6 +342,7 @@ func TestSubmission_LocalDeliveryMovesDraftToSent(t *testing.T) {
 }
 
 func TestSubmission_SetErrors(t *testing.T) {
+	t.Parallel()
 	srv := jmaptest.Start(t, func(c *config.Config) {
 		c.Submission.MaxRecipients = 3
 		c.Submission.MaxSize = 2000
@@ -417,6 +422,7 @@ func TestSubmission_SetErrors(t *testing.T) {
 }
 
 func TestSubmission_ForbiddenToSendOverRate(t *testing.T) {
+	t.Parallel()
 	srv := jmaptest.Start(t, func(c *config.Config) { c.Submission.MaxPerHour = 1 })
 	a := srv.NewUser(t, "a@example.test")
 	srv.NewUser(t, "b@example.test")
@@ -450,6 +456,7 @@ func getSubmission(t *testing.T, c *jmaptest.Client, id string) map[string]any {
 }
 
 func TestSubmission_DelayedSendCanBeCanceled(t *testing.T) {
+	t.Parallel()
 	srv := jmaptest.Start(t)
 	a := srv.NewUser(t, "a@example.test")
 	b := srv.NewUser(t, "b@example.test")
@@ -496,6 +503,7 @@ func TestSubmission_DelayedSendCanBeCanceled(t *testing.T) {
 }
 
 func TestSubmission_GroupExpandsToMembers(t *testing.T) {
+	t.Parallel()
 	srv := jmaptest.Start(t)
 	a := srv.NewUser(t, "a@example.test")
 	b := srv.NewUser(t, "b@example.test")
@@ -521,6 +529,7 @@ func TestSubmission_GroupExpandsToMembers(t *testing.T) {
 }
 
 func TestSubmission_DestroyDraftOnSuccess(t *testing.T) {
+	t.Parallel()
 	srv := jmaptest.Start(t)
 	a := srv.NewUser(t, "a@example.test")
 	srv.NewUser(t, "b@example.test")

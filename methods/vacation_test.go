@@ -8,6 +8,7 @@ import (
 )
 
 func TestVacation_SingletonGetSet(t *testing.T) {
+	t.Parallel()
 	srv := jmaptest.Start(t)
 	b := srv.NewUser(t, "b@example.test")
 	list, _ := oneSend(t, b, "VacationResponse/get", map[string]any{"ids": nil})["list"].([]any)
@@ -57,6 +58,7 @@ func send(t *testing.T, c *jmaptest.Client, fields map[string]any) map[string]an
 }
 
 func TestVacation_OncePerSenderNotToLists(t *testing.T) {
+	t.Parallel()
 	srv := jmaptest.Start(t)
 	a := srv.NewUser(t, "a@example.test")
 	b := srv.NewUser(t, "b@example.test")
