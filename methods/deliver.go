@@ -95,6 +95,9 @@ func (h *mailHost) Deliver(tx store.Tx, acct store.AccountID, blob store.BlobInf
 	if err := cnt.flush(); err != nil {
 		return err
 	}
+	if err := noteMDN(tx, acct, msg.Msg, blob.ID); err != nil {
+		return err
+	}
 	return h.s.vacationReply(tx, acct, msg.Msg, from, now)
 }
 

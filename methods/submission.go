@@ -284,6 +284,7 @@ func (s *sender) holdUntil(a envelopeAddr, now time.Time) (time.Time, *jmap.SetE
 // message built and stored, before the transaction.
 type preparedSubmission struct {
 	serr       *jmap.SetError
+	messageID  string
 	identityID string
 	emailID    string
 	threadID   string
@@ -395,6 +396,9 @@ func (s *sender) prepare(ctx context.Context, c *jmap.Call, acct store.AccountID
 		return p, err
 	}
 	p.threadID = email.ThreadID
+	if len(email.MessageID) > 0 {
+		p.messageID = email.MessageID[0]
+	}
 	if count >= s.opt.MaxPerHour {
 		p.serr = jmap.NewSetError("forbiddenToSend", fmt.Sprintf("at most %d messages an hour may be sent", s.opt.MaxPerHour))
 		return p, nil
@@ -784,6 +788,11 @@ func (s *sender) create(tx store.Tx, acct store.AccountID, p *preparedSubmission
 	if err := tx.Create(acct, "EmailSubmission", id, b); err != nil {
 		return nil, nil, err
 	}
+	if p.messageID != "" {
+		if err := tx.PutMeta(sentKey(p.messageID), []byte(string(acct)+"\x00"+id)); err != nil {
+			return nil, nil, err
+		}
+	}
 	out := map[string]any{"id": id, "threadId": p.threadID, "sendAt": rec["sendAt"], "undoStatus": undo,
 		"deliveryStatus": status, "dsnBlobIds": []string{}, "mdnBlobIds": []string{}}
 	if p.derived {
@@ -915,8 +924,9 @@ func reportStatus(tx store.Tx, acct store.AccountID, sub string, status map[stri
 // destroySubmission releases the DSN blobs the record holds; the
 // deliveries themselves go on (RFC 8621 §7.5).
 func destroySubmission(ctx context.Context, tx store.Tx, acct store.AccountID, obj map[string]any) *jmap.SetError {
-	list, _ := obj["dsnBlobIds"].([]any)
-	for _, b := range list {
+	dsn, _ := obj["dsnBlobIds"].([]any)
+	mdn, _ := obj["mdnBlobIds"].([]any)
+	for _, b := range append(dsn, mdn...) {
 		if err := tx.BlobUnref(acct, store.BlobID(str(b))); err != nil && !errors.Is(err, store.ErrNotFound) {
 			return jmap.NewSetError(jmap.ErrServerFail, "")
 		}

@@ -551,3 +551,30 @@ func TestSubmission_DestroyDraftOnSuccess(t *testing.T) {
 		t.Errorf("implicit Email/set after a failure: %+v", r)
 	}
 }
+
+func TestSubmission_MDNFromRecipientMarksDisplayed(t *testing.T) {
+	t.Parallel()
+	srv := jmaptest.Start(t)
+	a := srv.NewUser(t, "a@example.test")
+	b := srv.NewUser(t, "b@example.test")
+	eid := draft(t, a, map[string]any{"to": to(b.Email)})
+	mid := strs(getEmail(t, a, eid, map[string]any{"properties": []string{"messageId"}})["messageId"])[0]
+	id := str(submitted(t, submit(t, a, map[string]any{"identityId": ownIdentity(t, a), "emailId": eid}, nil))["id"])
+	// B's client sends a read receipt (RFC 8098) back to A.
+	mdn := crlf("From: b@example.test\nTo: a@example.test\nSubject: Read: Hello\nMIME-Version: 1.0\n" +
+		"Content-Type: multipart/report; report-type=disposition-notification; boundary=\"x\"\n\n" +
+		"--x\nContent-Type: text/plain\n\nYour message was displayed.\n" +
+		"--x\nContent-Type: message/disposition-notification\n\n" +
+		"Reporting-UA: client.example.test\nFinal-Recipient: rfc822; b@example.test\n" +
+		"Original-Message-ID: <" + mid + ">\nDisposition: manual-action/MDN-sent-manually; displayed\n--x--\n")
+	receipt := importIn(t, b, mdn, mailboxByRole(t, b, "drafts"))
+	submitted(t, submit(t, b, map[string]any{"identityId": ownIdentity(t, b), "emailId": receipt}, nil))
+	s := getSubmission(t, a, id)
+	if st := member(s["deliveryStatus"], b.Email); st["displayed"] != "yes" {
+		t.Errorf("displayed: %v", s["deliveryStatus"])
+	}
+	mdns := strs(s["mdnBlobIds"])
+	if len(mdns) != 1 || !strings.Contains(string(downloadBlob(t, a, mdns[0])), "Original-Message-ID: <"+mid+">") {
+		t.Errorf("mdnBlobIds %v", mdns)
+	}
+}
