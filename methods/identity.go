@@ -182,3 +182,61 @@ func identityAllows(identity, addr string) bool {
 	}
 	return strings.EqualFold(identity, addr)
 }
+
+// UpgradeAccounts gives accounts provisioned before sending existed what
+// new accounts get now: the owner's Identity and the VacationResponse.
+// It runs at start and does nothing for accounts that have them.
+func UpgradeAccounts(ctx context.Context, st store.Store) error {
+	var accts []store.AccountID
+	err := st.View(ctx, func(tx store.Tx) error {
+		for p, err := range tx.Principals().All() {
+			if err != nil {
+				return err
+			}
+			if p.Account == "" {
+				continue
+			}
+			done, err := tx.GetMeta(provisionedKey(p.Account))
+			if err != nil {
+				return err
+			}
+			if done == nil {
+				continue // provisioned on first use, with everything
+			}
+			_, err = tx.Get(p.Account, "VacationResponse", vacationID)
+			if errors.Is(err, store.ErrNotFound) {
+				accts = append(accts, p.Account)
+			} else if err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for _, acct := range accts {
+		_, err := st.Update(ctx, func(tx store.Tx) error {
+			if _, err := tx.Get(acct, "VacationResponse", vacationID); err == nil {
+				return nil
+			}
+			n := 0
+			for _, err := range tx.Scan(acct, "Identity") {
+				if err != nil {
+					return err
+				}
+				n++
+			}
+			if n == 0 {
+				if err := provisionIdentity(tx, acct); err != nil {
+					return err
+				}
+			}
+			return provisionVacation(tx, acct)
+		})
+		if err != nil {
+			return fmt.Errorf("upgrade account %s: %w", acct, err)
+		}
+	}
+	return nil
+}

@@ -1,6 +1,7 @@
 package methods_test
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/jmapd/jmapd/internal/config"
 	"github.com/jmapd/jmapd/jmaptest"
+	"github.com/jmapd/jmapd/store"
 )
 
 const (
@@ -576,5 +578,39 @@ func TestSubmission_MDNFromRecipientMarksDisplayed(t *testing.T) {
 	mdns := strs(s["mdnBlobIds"])
 	if len(mdns) != 1 || !strings.Contains(string(downloadBlob(t, a, mdns[0])), "Original-Message-ID: <"+mid+">") {
 		t.Errorf("mdnBlobIds %v", mdns)
+	}
+}
+
+// An account made before sending existed gets its Identity and
+// VacationResponse when the server starts.
+func TestSubmission_OldAccountsUpgradedAtStart(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	var a jmaptest.Client
+	t.Run("old data", func(t *testing.T) {
+		srv := jmaptest.Start(t, func(c *config.Config) { c.Data = dir })
+		a = *srv.NewUser(t, "a@example.test")
+		_, err := srv.Store().Update(context.Background(), func(tx store.Tx) error {
+			for _, typ := range []string{"Identity", "VacationResponse"} {
+				for o, err := range tx.Scan(store.AccountID(a.Account), typ) {
+					if err != nil {
+						return err
+					}
+					if err := tx.Delete(store.AccountID(a.Account), typ, o.ID); err != nil {
+						return err
+					}
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	})
+	srv := jmaptest.Start(t, func(c *config.Config) { c.Data = dir })
+	c := jmaptest.Attach(&jmaptest.Client{Email: a.Email, Password: a.Password, Account: a.Account}, srv)
+	ownIdentity(t, c)
+	if list, _ := oneSend(t, c, "VacationResponse/get", map[string]any{"ids": []string{"singleton"}})["list"].([]any); len(list) != 1 {
+		t.Errorf("no VacationResponse after the upgrade")
 	}
 }

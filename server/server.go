@@ -94,6 +94,10 @@ func New(ctx context.Context, opt Options) (*Server, error) {
 		return nil, err
 	}
 	methods.Register(s.reg, st, accts, methods.Options{TestTypes: opt.TestTypes, Send: sendOptions(cfg, agent)})
+	if err := methods.UpgradeAccounts(ctx, st); err != nil {
+		st.Close()
+		return nil, err
+	}
 	s.metrics = metrics.New(st.Size)
 	s.reg.OnCall = func(name string, errType jmap.ErrorType, sec float64) {
 		s.metrics.ObserveCall(name, string(errType), sec)
