@@ -614,3 +614,70 @@ func TestSubmission_OldAccountsUpgradedAtStart(t *testing.T) {
 		t.Errorf("no VacationResponse after the upgrade")
 	}
 }
+
+// Mail to a shared mailbox's address lands in the Inbox of its own
+// account.
+func TestSubmission_SharedMailboxGetsItInItsAccount(t *testing.T) {
+	t.Parallel()
+	srv := jmaptest.Start(t)
+	a := srv.NewUser(t, "a@example.test")
+	srv.Admin(t, "shared", "add", "support@example.test")
+	s := send(t, a, map[string]any{"to": to("support@example.test")})
+	if st := member(s["deliveryStatus"], "support@example.test"); st["delivered"] != "yes" {
+		t.Fatalf("status %v", s["deliveryStatus"])
+	}
+	var n int
+	err := srv.Store().View(context.Background(), func(tx store.Tx) error {
+		p, err := tx.Principals().ByEmail("support@example.test")
+		if err != nil {
+			return err
+		}
+		var inbox string
+		for o, err := range tx.Scan(p.Account, "Mailbox") {
+			if err != nil {
+				return err
+			}
+			var m struct {
+				Role *string `json:"role"`
+			}
+			if json.Unmarshal(o.Data, &m) == nil && m.Role != nil && *m.Role == "inbox" {
+				inbox = o.ID
+			}
+		}
+		for o, err := range tx.Scan(p.Account, "Email") {
+			if err != nil {
+				return err
+			}
+			var e struct {
+				MailboxIDs map[string]bool `json:"mailboxIds"`
+			}
+			if json.Unmarshal(o.Data, &e) == nil && e.MailboxIDs[inbox] {
+				n++
+			}
+		}
+		return nil
+	})
+	if err != nil || n != 1 {
+		t.Errorf("the shared account's Inbox has %d emails (%v)", n, err)
+	}
+}
+
+func TestSubmission_QueryChanges(t *testing.T) {
+	t.Parallel()
+	srv := jmaptest.Start(t)
+	a := srv.NewUser(t, "a@example.test")
+	srv.NewUser(t, "b@example.test")
+	q := oneSend(t, a, "EmailSubmission/query", map[string]any{"filter": map[string]any{"undoStatus": "final"}})
+	id := str(send(t, a, map[string]any{"to": to("b@example.test")})["id"])
+	qc := oneSend(t, a, "EmailSubmission/queryChanges", map[string]any{"sinceQueryState": q["queryState"],
+		"filter": map[string]any{"undoStatus": "final"}})
+	added, _ := qc["added"].([]any)
+	if len(added) != 1 || added[0].(map[string]any)["id"] != id {
+		t.Errorf("queryChanges %v", qc)
+	}
+	bad := callSend(t, a, jmaptest.Call{Name: "EmailSubmission/query", Args: map[string]any{"accountId": a.Account,
+		"filter": map[string]any{"before": "not a date"}}})
+	if bad[0].Name != "error" || bad[0].Args["type"] != "unsupportedFilter" {
+		t.Errorf("bad filter: %+v", bad)
+	}
+}
