@@ -251,8 +251,12 @@ func (a *Agent) Stamp(raw []byte, from, rcpt, id string, now time.Time) []byte {
 	b.Grow(len(raw) + 256)
 	fmt.Fprintf(&b, "Return-Path: <%s>\r\n", from)
 	fmt.Fprintf(&b, "Delivered-To: %s\r\n", rcpt)
-	fmt.Fprintf(&b, "Received: by %s with JMAP id %s\r\n\tfor <%s>; %s\r\n", a.name, id, rcpt,
-		now.Format(time.RFC1123Z))
+	// RFC 5321 §4.4: "by" domain, "with" protocol, optional "id", "for".
+	fmt.Fprintf(&b, "Received: by %s with JMAP", a.name)
+	if id != "" {
+		fmt.Fprintf(&b, " id %s", id)
+	}
+	fmt.Fprintf(&b, "\r\n\tfor <%s>; %s\r\n", rcpt, now.Format(time.RFC1123Z))
 	b.Write(raw)
 	return b.Bytes()
 }

@@ -172,3 +172,17 @@ func TestDSN_Fields(t *testing.T) {
 		t.Errorf("the DSN returns the body")
 	}
 }
+
+func TestStamp_TraceFields(t *testing.T) {
+	a := New(Options{HostName: "mx.example.test"})
+	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	got := string(a.Stamp([]byte("Subject: x\r\n\r\nbody\r\n"), "a@x.test", "b@x.test", "", now))
+	want := "Return-Path: <a@x.test>\r\nDelivered-To: b@x.test\r\nReceived: by mx.example.test with JMAP\r\n" +
+		"\tfor <b@x.test>; Fri, 02 Jan 2026 03:04:05 +0000\r\nSubject: x\r\n\r\nbody\r\n"
+	if got != want {
+		t.Errorf("got %q\nwant %q", got, want)
+	}
+	if got := string(a.Stamp([]byte("\r\n"), "", "b@x.test", "Q1", now)); !strings.Contains(got, "with JMAP id Q1\r\n") {
+		t.Errorf("with id: %q", got)
+	}
+}
