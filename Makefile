@@ -31,6 +31,9 @@ fuzz:
 	$(GO) test ./jmap -run '^$$' -fuzz '^FuzzCheckIJSON$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./internal/auth -run '^$$' -fuzz '^FuzzAuthorizationHeader$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./internal/mime -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./internal/delivery -run '^$$' -fuzz '^FuzzParseAddress$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./internal/delivery -run '^$$' -fuzz '^FuzzStripBcc$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./methods -run '^$$' -fuzz '^FuzzSubmissionEnvelope$$' -fuzztime $(FUZZTIME)
 
 # The standard end-to-end scenario: a fresh jmapd on loopback, jmapload
 # imports MESSAGES generated messages, runs CLIENTS clients for DURATION

@@ -48,6 +48,10 @@ type Config struct {
 	Auth Auth `toml:"auth"`
 	// Blobs tunes blob storage.
 	Blobs Blobs `toml:"blobs"`
+	// Submission tunes sending (sending.go).
+	Submission Submission `toml:"submission"`
+	// Relay is the outbound SMTP relay; none by default (sending.go).
+	Relay Relay `toml:"relay"`
 }
 
 // Limits are the limits of the core capability (RFC 8620 §2), table
@@ -151,6 +155,8 @@ func Default() Config {
 		Blobs: Blobs{
 			Grace: Duration{Duration: 24 * time.Hour},
 		},
+		Submission: defaultSubmission(),
+		Relay:      defaultRelay(),
 	}
 }
 
@@ -297,6 +303,7 @@ func (c Config) Validate() error {
 	positive("auth.max_failures", int64(c.Auth.MaxFailures))
 	duration("auth.failure_window", c.Auth.FailureWindow, time.Second)
 	duration("blobs.grace", c.Blobs.Grace, time.Hour) // RFC 8620 §6.1: at least one hour
+	c.validateSending(bad, positive, duration)
 
 	if len(ps) > 0 {
 		return &ValidationError{Problems: ps}
