@@ -20,21 +20,44 @@ const CapSubmission = "urn:ietf:params:jmap:submission"
 // §1.3.3).
 const CapVacation = "urn:ietf:params:jmap:vacationresponse"
 
-// SendAs decides whether caller may send mail from address in account
+// sendAs decides whether caller may send mail from address in account
 // acct: as the From of a message, the email of an Identity, or the
-// envelope sender. The default lets a user send only from their own
-// address in their own personal account; the sharing rules (a shared
-// mailbox's address for those who manage it) replace it. A group's
-// address is never allowed.
-var SendAs = func(ctx context.Context, tx store.Tx, caller store.PrincipalID, acct store.AccountID, address string) (bool, error) {
-	p, err := tx.Principals().Get(caller)
+// envelope sender. A user sends as themself, and as an account they
+// manage (maySubmit and mayShare: the manage level, DESIGN.md), such as a
+// shared mailbox like support@: from their own account or from that
+// account. A group's address is never a sender: its mail goes to its
+// members, and nobody speaks for it.
+func sendAs(ctx context.Context, tx store.Tx, caller store.PrincipalID, acct store.AccountID, address string) (bool, error) {
+	as, err := tx.Principals().ByEmail(strings.ToLower(strings.TrimSpace(address)))
 	if errors.Is(err, store.ErrNotFound) {
 		return false, nil
 	}
 	if err != nil {
 		return false, err
 	}
-	return p.Type == store.Individual && !p.Shared && p.Account == acct && strings.EqualFold(p.Email, address), nil
+	if as.Type == store.Group || as.Account == "" {
+		return false, nil
+	}
+	// From the account of the address, or from the caller's own.
+	if as.Account != acct && acct != store.AccountID(caller) {
+		return false, nil
+	}
+	if as.ID == caller {
+		return as.Type == store.Individual && !as.Shared && as.Account == acct, nil
+	}
+	a, err := callerAccess(ctx, tx, as.Account)
+	if err != nil {
+		return false, err
+	}
+	if a.Owner {
+		return false, nil // the caller in ctx is not caller
+	}
+	ids, err := mailboxIDs(tx, as.Account)
+	if err != nil {
+		return false, err
+	}
+	r := a.Upper(ids)
+	return r.Submit && r.Share, nil
 }
 
 // identityType is the Identity data type (RFC 8621 §6).
@@ -145,7 +168,7 @@ func validateIdentity(ctx context.Context, tx store.Tx, acct store.AccountID, ob
 	if c == nil {
 		return jmap.NewSetError("forbiddenFrom", "")
 	}
-	may, err := SendAs(ctx, tx, c.Principal, acct, email)
+	may, err := sendAs(ctx, tx, c.Principal, acct, email)
 	if err != nil {
 		return jmap.NewSetError(jmap.ErrServerFail, "")
 	}

@@ -33,6 +33,9 @@ type SendOptions struct {
 	// VacationPeriod is how long a vacation response waits before it
 	// answers the same sender again.
 	VacationPeriod time.Duration
+	// SharedToAnyone lets mail from a shared account go to any recipient,
+	// not only to principals who can reach the account.
+	SharedToAnyone bool
 }
 
 // submissionCapability is the account-level object of CapSubmission
@@ -76,14 +79,18 @@ func registerSubmission(r *jmap.Registry, accts *Accounts, opt SendOptions) *sen
 		},
 	}
 	r.AddCapability(CapSubmission, struct{}{})
-	accts.AddCapability(CapSubmission, func(store.AccountID) any {
+	// In someone else's account only for those who may send as it.
+	accts.AddCapabilityFor(CapSubmission, func(i AccountInfo) (any, bool) {
+		if !i.Owner && !(i.Rights.Submit && i.Rights.Share) {
+			return nil, false
+		}
 		ext := map[string][]string{"SIZE": {strconv.FormatInt(opt.MaxSize, 10)}, "8BITMIME": {}, "SMTPUTF8": {}}
 		if opt.MaxDelayedSend > 0 {
 			// RFC 4865 §3: the longest interval and the latest date.
 			ext["FUTURERELEASE"] = []string{strconv.FormatInt(int64(opt.MaxDelayedSend/time.Second), 10),
 				utcDate(time.Now().Add(opt.MaxDelayedSend))}
 		}
-		return submissionCapability{MaxDelayedSend: int64(opt.MaxDelayedSend / time.Second), SubmissionExtensions: ext}
+		return submissionCapability{MaxDelayedSend: int64(opt.MaxDelayedSend / time.Second), SubmissionExtensions: ext}, true
 	})
 	registerIdentity(r, accts)
 	r.Register(s.typ, "get", "changes", "query", "queryChanges")
@@ -389,7 +396,7 @@ func (s *sender) prepare(ctx context.Context, c *jmap.Call, acct store.AccountID
 		if count, err = rateCount(tx, acct, now); err != nil {
 			return err
 		}
-		mayIdentity, err = SendAs(ctx, tx, caller, acct, str(identity["email"]))
+		mayIdentity, err = sendAs(ctx, tx, caller, acct, str(identity["email"]))
 		return err
 	})
 	if err != nil || p.serr != nil {
@@ -443,7 +450,7 @@ func (s *sender) prepare(ctx context.Context, c *jmap.Call, acct store.AccountID
 	if strings.HasPrefix(idEmail, "*@") {
 		err = c.Store().View(ctx, func(tx store.Tx) error {
 			var err error
-			mayFrom, err = SendAs(ctx, tx, caller, acct, fromAddrs[0].Email)
+			mayFrom, err = sendAs(ctx, tx, caller, acct, fromAddrs[0].Email)
 			return err
 		})
 		if err != nil {
@@ -466,7 +473,7 @@ func (s *sender) prepare(ctx context.Context, c *jmap.Call, acct store.AccountID
 			// caller may send as.
 			err = c.Store().View(ctx, func(tx store.Tx) error {
 				var err error
-				mayMailFrom, err = SendAs(ctx, tx, caller, acct, from)
+				mayMailFrom, err = sendAs(ctx, tx, caller, acct, from)
 				return err
 			})
 			if err != nil {
@@ -539,6 +546,29 @@ func (s *sender) prepare(ctx context.Context, c *jmap.Call, acct store.AccountID
 	local := map[string][]delivery.Target{}
 	var invalid []string
 	err = c.Store().View(ctx, func(tx store.Tx) error {
+		// Mail from someone else's account (a shared mailbox) stays among
+		// those who can reach that account, unless the operator allows
+		// any recipient (DESIGN.md).
+		// The account sent as is the one whose address is the From (a
+		// user may send as a shared mailbox from their own account).
+		senderAcct := acct
+		if pr, err := tx.Principals().ByEmail(strings.ToLower(fromAddrs[0].Email)); err == nil && pr.Account != "" {
+			senderAcct = pr.Account
+		}
+		var audience map[store.PrincipalID]bool
+		if c.Caller != nil && store.AccountID(c.Caller.Principal) != senderAcct && !s.opt.SharedToAnyone {
+			accts, _ := c.Registry().Accounts.(*Accounts)
+			if accts != nil {
+				ps, err := accts.dir.Audience(tx, senderAcct)
+				if err != nil {
+					return err
+				}
+				audience = map[store.PrincipalID]bool{}
+				for _, p := range ps {
+					audience[p] = true
+				}
+			}
+		}
 		for i, r := range p.env.RcptTo {
 			addr, err := delivery.ParseAddress(r.Email)
 			if err != nil {
@@ -549,6 +579,10 @@ func (s *sender) prepare(ctx context.Context, c *jmap.Call, acct store.AccountID
 			targets, isLocal, err := delivery.Resolve(tx, addr)
 			if err != nil {
 				return err
+			}
+			if audience != nil && !reachesAll(tx, audience, senderAcct, addr, isLocal) {
+				invalid = append(invalid, r.Email)
+				continue
 			}
 			switch {
 			case isLocal:
@@ -932,4 +966,29 @@ func destroySubmission(ctx context.Context, tx store.Tx, acct store.AccountID, o
 		}
 	}
 	return nil
+}
+
+// reachesAll reports whether the principal addr names is among those who
+// can reach acct (its owner, or someone with rights there; a group when
+// all its members can).
+func reachesAll(tx store.Tx, audience map[store.PrincipalID]bool, acct store.AccountID, addr string, local bool) bool {
+	if !local {
+		return false
+	}
+	p, err := tx.Principals().ByEmail(strings.ToLower(addr))
+	if err != nil {
+		return false
+	}
+	if p.Account == acct {
+		return true
+	}
+	if p.Type != store.Group {
+		return audience[p.ID]
+	}
+	for _, m := range p.Members {
+		if !audience[m] {
+			return false
+		}
+	}
+	return len(p.Members) > 0
 }

@@ -43,5 +43,6 @@ func newAgent(cfg config.Config, st store.Store, log zerolog.Logger) (*delivery.
 func sendOptions(cfg config.Config, agent *delivery.Agent) *methods.SendOptions {
 	s := cfg.Submission
 	return &methods.SendOptions{Agent: agent, MaxDelayedSend: s.MaxDelayedSend.Duration, MaxRecipients: s.MaxRecipients,
-		MaxSize: s.MaxSize, MaxPerHour: s.MaxPerHour, VacationPeriod: s.VacationPeriod.Duration}
+		MaxSize: s.MaxSize, MaxPerHour: s.MaxPerHour, VacationPeriod: s.VacationPeriod.Duration,
+		SharedToAnyone: s.SharedToAnyone}
 }

@@ -20,6 +20,10 @@ type Submission struct {
 	// VacationPeriod is how long a vacation response waits before it
 	// answers the same sender again (RFC 3834 §2; default "168h").
 	VacationPeriod Duration `toml:"vacation_period"`
+	// SharedToAnyone lets mail sent from a shared account go to any
+	// recipient; by default it goes only to principals who can reach that
+	// account (DESIGN.md: internal messaging).
+	SharedToAnyone bool `toml:"shared_to_anyone"`
 }
 
 // Relay is the SMTP relay that mail to addresses outside this server goes
