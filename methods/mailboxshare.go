@@ -111,6 +111,7 @@ func applyShareWith(ctx context.Context, tx store.Tx, acct store.AccountID, a *a
 					return jmap.NewSetError(jmap.ErrServerFail, "")
 				}
 			}
+			forgetAccess(ctx, acct)
 		}
 		return nil
 	}
@@ -203,6 +204,7 @@ func applyShareWith(ctx context.Context, tx store.Tx, acct store.AccountID, a *a
 	if err != nil {
 		return jmap.NewSetError(jmap.ErrServerFail, "")
 	}
+	forgetAccess(ctx, acct)
 	if err := noteRightsChange(tx, acct, granteesOf(changes)); err != nil {
 		return jmap.NewSetError(jmap.ErrServerFail, "")
 	}

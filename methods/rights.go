@@ -50,6 +50,14 @@ func callAccess(c *jmap.Call, tx store.Tx, acct store.AccountID) (*acl.Access, e
 	return a, nil
 }
 
+// forgetAccess drops the caller's rights in acct computed earlier in the
+// call, after a change of grants that may alter them.
+func forgetAccess(ctx context.Context, acct store.AccountID) {
+	if c := jmap.CallFrom(ctx); c != nil {
+		c.SetMemo(accessMemo{acct}, nil)
+	}
+}
+
 // usingShare reports whether the current call opted into CapMailShare, so
 // that mayShare and shareWith appear (RFC 8620 §1.8).
 func usingShare(ctx context.Context) bool {
