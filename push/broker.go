@@ -21,6 +21,9 @@ type Audience interface {
 type StateChange struct {
 	Type    string                       `json:"@type"`
 	Changed map[string]map[string]string `json:"changed"`
+	// PushState encodes every state the user can see, on a WebSocket
+	// (RFC 8887 §4.3.5.1).
+	PushState string `json:"pushState,omitempty"`
 }
 
 // Broker fans store commits out to subscribers.

@@ -1,6 +1,8 @@
 package server
 
 import (
+	"bufio"
+	"net"
 	"net/http"
 	"strings"
 	"time"
@@ -8,6 +10,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/jmapd/jmapd/jmap"
+	"github.com/jmapd/jmapd/push"
 )
 
 type statusWriter struct {
@@ -32,6 +35,15 @@ func (w *statusWriter) Write(b []byte) (int, error) {
 	return n, err
 }
 
+// Hijack hands the connection over (WebSocket upgrades), recorded as 101.
+func (w *statusWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	c, rw, err := http.NewResponseController(w.ResponseWriter).Hijack()
+	if err == nil && w.status == 0 {
+		w.status = http.StatusSwitchingProtocols
+	}
+	return c, rw, err
+}
+
 // Unwrap lets http.ResponseController reach the connection (flushes for
 // EventSource).
 func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
@@ -49,6 +61,10 @@ func endpoint(path string) string {
 		return "session"
 	case path == jmap.PathEventSource:
 		return "eventsource"
+	case path == push.PathWebSocket:
+		return "websocket"
+	case path == push.PathTicket:
+		return "ticket"
 	case path == "/healthz" || path == "/metrics":
 		return path[1:]
 	}
@@ -56,7 +72,8 @@ func endpoint(path string) string {
 }
 
 // logRequests gives each request an id and a logger in its context, and
-// logs one line when it ends: never bodies, passwords or tokens.
+// logs one line when it ends: never bodies, passwords or tokens, and never
+// the query string, which may hold a ticket or an access token.
 func (s *Server) logRequests(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
