@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jmapd/jmapd/internal/config"
 	"github.com/jmapd/jmapd/jmaptest"
 )
 
@@ -153,20 +154,89 @@ func TestEventSource_Ping(t *testing.T) {
 	alice := srv.NewUser(t, "alice@example.test")
 	s := open(t, srv, alice, "types=*&closeafter=no&ping=1")
 	ev, ok := s.next(t, 5*time.Second)
-	if !ok || ev.name != "ping" || ev.data != `{"interval":1}` {
+	if !ok || ev.name != "ping" || ev.data != `{"interval":1}` || ev.id != "" {
 		t.Fatalf("got %+v %v, want ping with interval 1", ev, ok)
 	}
 }
 
-// Bad query values are refused with a problem, not a stream.
+// RFC 8620 §7.3: bad types, closeafter or ping values are refused with a
+// problem, not a stream.
 func TestEventSource_BadArguments(t *testing.T) {
 	srv := jmaptest.Start(t)
 	alice := srv.NewUser(t, "alice@example.test")
-	for _, q := range []string{"types=*&closeafter=maybe&ping=0", "types=*&closeafter=no&ping=-1", "types=*&closeafter=no&ping=x"} {
-		resp, _ := alice.Do(t, http.MethodGet, "/jmap/eventsource?"+q, nil, nil)
-		if resp.StatusCode != http.StatusBadRequest {
-			t.Errorf("%s: %d", q, resp.StatusCode)
+	for _, q := range []string{
+		"types=*&closeafter=maybe&ping=0",
+		"types=*&closeafter=&ping=0",
+		"types=*&closeafter=no&closeafter=state&ping=0",
+		"types=*&closeafter=no&ping=-1",
+		"types=*&closeafter=no&ping=x",
+		"types=*&closeafter=no&ping=1.5",
+		"types=*&closeafter=no&ping=",
+		"types=&closeafter=no&ping=0",
+		"types=Email,,Mailbox&closeafter=no&ping=0",
+		"types=Email,&closeafter=no&ping=0",
+		"types=Em%20ail&closeafter=no&ping=0",
+		"types=*,Email&closeafter=no&ping=0",
+	} {
+		resp, body := alice.Do(t, http.MethodGet, "/jmap/eventsource?"+q, nil, nil)
+		if resp.StatusCode != http.StatusBadRequest || resp.Header.Get("Content-Type") != "application/problem+json" {
+			t.Errorf("%s: %d %s", q, resp.StatusCode, body)
 		}
+	}
+	if resp, _ := alice.Do(t, http.MethodPost, "/jmap/eventsource?types=*&closeafter=no&ping=0", nil, nil); resp.StatusCode != http.StatusMethodNotAllowed {
+		t.Errorf("POST: %d, want 405", resp.StatusCode)
+	}
+}
+
+// The stream has the event-stream type and headers that keep caches and
+// proxies from holding events back.
+func TestEventSource_Headers(t *testing.T) {
+	srv := jmaptest.Start(t)
+	alice := srv.NewUser(t, "alice@example.test")
+	s := open(t, srv, alice, "types=Note,Mailbox&closeafter=no&ping=0")
+	h := s.resp.Header
+	if h.Get("Content-Type") != "text/event-stream" || !strings.Contains(h.Get("Cache-Control"), "no-cache") ||
+		h.Get("X-Accel-Buffering") != "no" {
+		t.Errorf("headers %v", h)
+	}
+}
+
+// When the client goes away the server lets go of the connection: with a
+// cap of one connection, a new one is accepted once the first is closed.
+func TestEventSource_TeardownWhenClientLeaves(t *testing.T) {
+	srv := jmaptest.Start(t, func(c *config.Config) { c.Push.MaxConnectionsPerUser = 1 })
+	alice := srv.NewUser(t, "alice@example.test")
+	ctx, cancel := context.WithCancel(context.Background())
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, srv.URL()+"/jmap/eventsource?types=*&closeafter=no&ping=0", nil)
+	req.SetBasicAuth(alice.Email, alice.Password)
+	resp, err := srv.HTTP.Do(req)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("open: %v %v", err, resp)
+	}
+	// status opens a stream, reads its status and drops it.
+	status := func() int {
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, srv.URL()+"/jmap/eventsource?types=*&closeafter=no&ping=0", nil)
+		req.SetBasicAuth(alice.Email, alice.Password)
+		resp, err := srv.HTTP.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if s := status(); s != http.StatusTooManyRequests {
+		t.Fatalf("second stream: %d, want 429 while the first is open", s)
+	}
+	cancel()
+	resp.Body.Close()
+	deadline := time.Now().Add(10 * time.Second)
+	for status() != http.StatusOK {
+		if time.Now().After(deadline) {
+			t.Fatal("the server kept the stream of a client that left")
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
 

@@ -17,7 +17,7 @@ import (
 )
 
 // wsURL is the WebSocket URL the session advertises.
-func wsURL(t *testing.T, c *jmaptest.Client) string {
+func wsURL(t testing.TB, c *jmaptest.Client) string {
 	t.Helper()
 	s := c.Session(t)
 	capa, ok := s.Capabilities[push.CapWebSocket].(map[string]any)
@@ -29,7 +29,7 @@ func wsURL(t *testing.T, c *jmaptest.Client) string {
 }
 
 // dial opens a JMAP WebSocket as c.
-func dial(t *testing.T, c *jmaptest.Client) *websocket.Conn {
+func dial(t testing.TB, c *jmaptest.Client) *websocket.Conn {
 	t.Helper()
 	conn, resp, err := (&websocket.Dialer{Subprotocols: []string{"jmap"}}).Dial(wsURL(t, c), basic(c))
 	if err != nil {
@@ -47,7 +47,7 @@ func dial(t *testing.T, c *jmaptest.Client) *websocket.Conn {
 }
 
 // readJSON reads the next text message as a JSON object.
-func readJSON(t *testing.T, conn *websocket.Conn, within time.Duration) map[string]any {
+func readJSON(t testing.TB, conn *websocket.Conn, within time.Duration) map[string]any {
 	t.Helper()
 	conn.SetReadDeadline(time.Now().Add(within))
 	typ, b, err := conn.ReadMessage()
@@ -64,7 +64,7 @@ func readJSON(t *testing.T, conn *websocket.Conn, within time.Duration) map[stri
 	return m
 }
 
-func send(t *testing.T, conn *websocket.Conn, v any) {
+func send(t testing.TB, conn *websocket.Conn, v any) {
 	t.Helper()
 	b, err := json.Marshal(v)
 	if err != nil {
