@@ -71,9 +71,7 @@ func esStatus(t *testing.T, srv *jmaptest.Server, q url.Values, h http.Header) i
 
 // A ticket fetched with credentials authenticates one WebSocket or
 // EventSource connection, once; it authenticates as its owner.
-func TestTicket_SingleUse(t *testing.T) {
-	srv := jmaptest.Start(t)
-	alice := srv.NewUser(t, "alice@example.test")
+func testTicketSingleUse(t *testing.T, srv *jmaptest.Server, alice, bob *jmaptest.Client) {
 	tk := fetchTicket(t, alice)
 	conn, status := dialQuery(t, alice, url.Values{"ticket": {tk}}, nil)
 	if conn == nil {
@@ -126,9 +124,7 @@ func TestTicket_SingleUse(t *testing.T) {
 }
 
 // A bearer token may be given as ?access_token= on the push endpoints.
-func TestAccessTokenInQuery(t *testing.T) {
-	srv := jmaptest.Start(t)
-	alice := srv.NewUser(t, "alice@example.test")
+func testAccessTokenInQuery(t *testing.T, srv *jmaptest.Server, alice, bob *jmaptest.Client) {
 	var out bytes.Buffer
 	err := admin.Remote(context.Background(), admin.SocketPath(srv.Dir), []string{"token", "create", alice.Email}, nil, &out)
 	if err != nil {
@@ -158,9 +154,7 @@ func TestAccessTokenInQuery(t *testing.T) {
 
 // The Origin of browser connections is checked: without a list, only the
 // server's own origin (and clients that send none) may connect.
-func TestOrigin_Checked(t *testing.T) {
-	srv := jmaptest.Start(t)
-	alice := srv.NewUser(t, "alice@example.test")
+func testOriginChecked(t *testing.T, srv *jmaptest.Server, alice, bob *jmaptest.Client) {
 	es := url.Values{"types": {"*"}, "closeafter": {"state"}, "ping": {"0"}}
 	for _, tc := range []struct {
 		origin string
@@ -190,9 +184,7 @@ func TestOrigin_Checked(t *testing.T) {
 
 // Configured origins may connect too, and an EventSource answer lets the
 // page read it.
-func TestOrigin_AllowList(t *testing.T) {
-	srv := jmaptest.Start(t, func(c *config.Config) { c.Push.AllowedOrigins = []string{"https://mail.example.test"} })
-	alice := srv.NewUser(t, "alice@example.test")
+func testOriginAllowList(t *testing.T, srv *jmaptest.Server, alice, bob *jmaptest.Client) {
 	h := basic(alice)
 	h.Set("Origin", "https://mail.example.test")
 	if _, status := dialQuery(t, alice, nil, h); status != http.StatusSwitchingProtocols {
@@ -214,4 +206,16 @@ func TestOrigin_AllowList(t *testing.T) {
 	if _, status := dialQuery(t, alice, nil, h); status != http.StatusForbidden {
 		t.Errorf("WebSocket from another origin: %d, want 403", status)
 	}
+}
+
+// TestPushAuth runs the tests above on one server, one after another.
+func TestPushAuth(t *testing.T) {
+	t.Parallel()
+	srv := jmaptest.Start(t, func(c *config.Config) { c.Push.AllowedOrigins = []string{"https://mail.example.test"} })
+	alice := srv.NewUser(t, "alice@example.test")
+	bob := srv.NewUser(t, "bob@example.test")
+	t.Run("SingleUse", func(t *testing.T) { testTicketSingleUse(t, srv, alice, bob) })
+	t.Run("AccessTokenInQuery", func(t *testing.T) { testAccessTokenInQuery(t, srv, alice, bob) })
+	t.Run("Checked", func(t *testing.T) { testOriginChecked(t, srv, alice, bob) })
+	t.Run("AllowList", func(t *testing.T) { testOriginAllowList(t, srv, alice, bob) })
 }

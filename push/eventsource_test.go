@@ -97,10 +97,7 @@ func createNote(t *testing.T, c *jmaptest.Client) string {
 
 // RFC 8620 §7.1, §7.3: a change pushes a "state" event whose StateChange
 // carries the state Foo/get now returns, only to users who can see it.
-func TestEventSource_StateChange(t *testing.T) {
-	srv := jmaptest.Start(t)
-	alice := srv.NewUser(t, "alice@example.test")
-	bob := srv.NewUser(t, "bob@example.test")
+func testEventSourceStateChange(t *testing.T, srv *jmaptest.Server, alice, bob *jmaptest.Client) {
 	as := open(t, srv, alice, "types=*&closeafter=no&ping=0")
 	bs := open(t, srv, bob, "types=*&closeafter=no&ping=0")
 	state := createNote(t, alice)
@@ -131,9 +128,7 @@ func TestEventSource_StateChange(t *testing.T) {
 
 // RFC 8620 §7.3: types limits the pushed types; closeafter=state ends the
 // response after one state event.
-func TestEventSource_TypesAndCloseAfter(t *testing.T) {
-	srv := jmaptest.Start(t)
-	alice := srv.NewUser(t, "alice@example.test")
+func testEventSourceTypesAndCloseAfter(t *testing.T, srv *jmaptest.Server, alice, bob *jmaptest.Client) {
 	other := open(t, srv, alice, "types=Mailbox&closeafter=no&ping=0")
 	once := open(t, srv, alice, "types=Note&closeafter=state&ping=0")
 	createNote(t, alice)
@@ -149,9 +144,7 @@ func TestEventSource_TypesAndCloseAfter(t *testing.T) {
 }
 
 // RFC 8620 §7.3: ping sends "ping" events carrying the interval in use.
-func TestEventSource_Ping(t *testing.T) {
-	srv := jmaptest.Start(t)
-	alice := srv.NewUser(t, "alice@example.test")
+func testEventSourcePing(t *testing.T, srv *jmaptest.Server, alice, bob *jmaptest.Client) {
 	s := open(t, srv, alice, "types=*&closeafter=no&ping=1")
 	ev, ok := s.next(t, 5*time.Second)
 	if !ok || ev.name != "ping" || ev.data != `{"interval":1}` || ev.id != "" {
@@ -161,9 +154,7 @@ func TestEventSource_Ping(t *testing.T) {
 
 // RFC 8620 §7.3: bad types, closeafter or ping values are refused with a
 // problem, not a stream.
-func TestEventSource_BadArguments(t *testing.T) {
-	srv := jmaptest.Start(t)
-	alice := srv.NewUser(t, "alice@example.test")
+func testEventSourceBadArguments(t *testing.T, srv *jmaptest.Server, alice, bob *jmaptest.Client) {
 	for _, q := range []string{
 		"types=*&closeafter=maybe&ping=0",
 		"types=*&closeafter=&ping=0",
@@ -190,9 +181,7 @@ func TestEventSource_BadArguments(t *testing.T) {
 
 // The stream has the event-stream type and headers that keep caches and
 // proxies from holding events back.
-func TestEventSource_Headers(t *testing.T) {
-	srv := jmaptest.Start(t)
-	alice := srv.NewUser(t, "alice@example.test")
+func testEventSourceHeaders(t *testing.T, srv *jmaptest.Server, alice, bob *jmaptest.Client) {
 	s := open(t, srv, alice, "types=Note,Mailbox&closeafter=no&ping=0")
 	h := s.resp.Header
 	if h.Get("Content-Type") != "text/event-stream" || !strings.Contains(h.Get("Cache-Control"), "no-cache") ||
@@ -243,9 +232,7 @@ func TestEventSource_TeardownWhenClientLeaves(t *testing.T) {
 // RFC 8620 §7.3: each state event is followed by an event id; a client
 // that reconnects with the last id it saw gets the changes it missed at
 // once, for the types it asks for, and nothing when it missed nothing.
-func TestEventSource_LastEventIDCatchUp(t *testing.T) {
-	srv := jmaptest.Start(t)
-	alice := srv.NewUser(t, "alice@example.test")
+func testEventSourceLastEventIDCatchUp(t *testing.T, srv *jmaptest.Server, alice, bob *jmaptest.Client) {
 	s := open(t, srv, alice, "types=*&closeafter=no&ping=0")
 	createNote(t, alice)
 	ev, ok := s.next(t, 10*time.Second)
@@ -273,4 +260,18 @@ func TestEventSource_LastEventIDCatchUp(t *testing.T) {
 	if ev, ok := bad.next(t, 300*time.Millisecond); ok {
 		t.Errorf("got %+v for a malformed Last-Event-ID", ev)
 	}
+}
+
+// TestEventSource runs the tests above on one server, one after another.
+func TestEventSource(t *testing.T) {
+	t.Parallel()
+	srv := jmaptest.Start(t)
+	alice := srv.NewUser(t, "alice@example.test")
+	bob := srv.NewUser(t, "bob@example.test")
+	t.Run("StateChange", func(t *testing.T) { testEventSourceStateChange(t, srv, alice, bob) })
+	t.Run("TypesAndCloseAfter", func(t *testing.T) { testEventSourceTypesAndCloseAfter(t, srv, alice, bob) })
+	t.Run("Ping", func(t *testing.T) { testEventSourcePing(t, srv, alice, bob) })
+	t.Run("BadArguments", func(t *testing.T) { testEventSourceBadArguments(t, srv, alice, bob) })
+	t.Run("Headers", func(t *testing.T) { testEventSourceHeaders(t, srv, alice, bob) })
+	t.Run("LastEventIDCatchUp", func(t *testing.T) { testEventSourceLastEventIDCatchUp(t, srv, alice, bob) })
 }

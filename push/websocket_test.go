@@ -82,9 +82,7 @@ func echoRequest(id string) map[string]any {
 
 // RFC 8887 §3: the session advertises the WebSocket URL (ws:// for an
 // http:// base URL) and push support.
-func TestWebSocket_Capability(t *testing.T) {
-	srv := jmaptest.Start(t)
-	alice := srv.NewUser(t, "alice@example.test")
+func testWebSocketCapability(t *testing.T, srv *jmaptest.Server, alice, bob *jmaptest.Client) {
 	capa := alice.Session(t).Capabilities[push.CapWebSocket].(map[string]any)
 	want := "ws://" + strings.TrimPrefix(srv.URL(), "http://") + "/jmap/ws"
 	if capa["url"] != want || capa["supportsPush"] != true {
@@ -94,9 +92,7 @@ func TestWebSocket_Capability(t *testing.T) {
 
 // RFC 8887 §4.3.2, §4.3.3: a Request gets a Response with its id as
 // requestId, and the same answer the API endpoint gives over HTTP.
-func TestWebSocket_RequestResponse(t *testing.T) {
-	srv := jmaptest.Start(t)
-	alice := srv.NewUser(t, "alice@example.test")
+func testWebSocketRequestResponse(t *testing.T, srv *jmaptest.Server, alice, bob *jmaptest.Client) {
 	conn := dial(t, alice)
 	createNote(t, alice)
 	req := map[string]any{"@type": "Request", "id": "R1", "using": jmaptest.Using,
@@ -137,10 +133,9 @@ func TestWebSocket_RequestResponse(t *testing.T) {
 
 // RFC 8887 §4.3.2: several requests may be in flight on one connection;
 // each gets its own whole Response.
-func TestWebSocket_ManyInFlight(t *testing.T) {
-	srv := jmaptest.Start(t)
-	alice := srv.NewUser(t, "alice@example.test")
+func testWebSocketManyInFlight(t *testing.T, srv *jmaptest.Server, alice, bob *jmaptest.Client) {
 	conn := dial(t, alice)
+	before := len(alice.One(t, "Note/get", map[string]any{"accountId": alice.Account})["list"].([]any))
 	const n = 20
 	for i := range n {
 		req := map[string]any{"@type": "Request", "id": fmt.Sprint("r", i), "using": jmaptest.Using,
@@ -162,16 +157,14 @@ func TestWebSocket_ManyInFlight(t *testing.T) {
 		}
 	}
 	res := alice.One(t, "Note/get", map[string]any{"accountId": alice.Account})
-	if l := res["list"].([]any); len(l) != n {
-		t.Errorf("%d notes, want %d", len(l), n)
+	if l := res["list"].([]any); len(l) != before+n {
+		t.Errorf("%d notes, want %d", len(l), before+n)
 	}
 }
 
 // RFC 8887 §4.3.1, §4.3.4: bad messages get a RequestError carrying the
 // RFC 7807 problem and the request's id; the connection stays open.
-func TestWebSocket_RequestErrors(t *testing.T) {
-	srv := jmaptest.Start(t, func(c *config.Config) { c.Limits.MaxCallsInRequest = 2 })
-	alice := srv.NewUser(t, "alice@example.test")
+func testWebSocketRequestErrors(t *testing.T, srv *jmaptest.Server, alice, bob *jmaptest.Client) {
 	conn := dial(t, alice)
 	cases := []struct {
 		name, msg, problem string
@@ -184,7 +177,7 @@ func TestWebSocket_RequestErrors(t *testing.T) {
 		{"id not a string", `{"@type":"Request","id":5,"using":[],"methodCalls":[]}`, "urn:ietf:params:jmap:error:notRequest", nil},
 		{"no using", `{"@type":"Request","id":"x3","methodCalls":[]}`, "urn:ietf:params:jmap:error:notRequest", "x3"},
 		{"unknown capability", `{"@type":"Request","id":"x4","using":["urn:x"],"methodCalls":[]}`, "urn:ietf:params:jmap:error:unknownCapability", "x4"},
-		{"too many calls", `{"@type":"Request","id":"x5","using":["urn:ietf:params:jmap:core"],"methodCalls":[["Core/echo",{},"a"],["Core/echo",{},"b"],["Core/echo",{},"c"]]}`, "urn:ietf:params:jmap:error:limit", "x5"},
+		{"too many calls", `{"@type":"Request","id":"x5","using":["urn:ietf:params:jmap:core"],"methodCalls":[["Core/echo",{},"a"],["Core/echo",{},"b"],["Core/echo",{},"c"],["Core/echo",{},"d"]]}`, "urn:ietf:params:jmap:error:limit", "x5"},
 		{"bad dataTypes", `{"@type":"WebSocketPushEnable","id":"x6","dataTypes":"Email"}`, "urn:ietf:params:jmap:error:notRequest", "x6"},
 	}
 	for _, tc := range cases {
@@ -225,9 +218,7 @@ func closeCode(t *testing.T, conn *websocket.Conn) int {
 }
 
 // RFC 8887 §4.3.1: a binary frame closes the connection with 1003.
-func TestWebSocket_BinaryFrameCloses1003(t *testing.T) {
-	srv := jmaptest.Start(t)
-	alice := srv.NewUser(t, "alice@example.test")
+func testWebSocketBinaryFrameCloses1003(t *testing.T, srv *jmaptest.Server, alice, bob *jmaptest.Client) {
 	conn := dial(t, alice)
 	if err := conn.WriteMessage(websocket.BinaryMessage, []byte(`{"@type":"Request"}`)); err != nil {
 		t.Fatal(err)
@@ -239,9 +230,7 @@ func TestWebSocket_BinaryFrameCloses1003(t *testing.T) {
 
 // A message larger than maxSizeRequest closes the connection with 1009
 // (RFC 6455 §7.4.1) before it is read whole.
-func TestWebSocket_OversizedCloses1009(t *testing.T) {
-	srv := jmaptest.Start(t, func(c *config.Config) { c.Limits.MaxSizeRequest = 4096 })
-	alice := srv.NewUser(t, "alice@example.test")
+func testWebSocketOversizedCloses1009(t *testing.T, srv *jmaptest.Server, alice, bob *jmaptest.Client) {
 	conn := dial(t, alice)
 	// Exactly the limit is fine.
 	small := echoRequest("fits")
@@ -264,9 +253,7 @@ func TestWebSocket_OversizedCloses1009(t *testing.T) {
 
 // RFC 8887 §4.2: the handshake needs the "jmap" subprotocol and
 // credentials.
-func TestWebSocket_HandshakeRefusals(t *testing.T) {
-	srv := jmaptest.Start(t)
-	alice := srv.NewUser(t, "alice@example.test")
+func testWebSocketHandshakeRefusals(t *testing.T, srv *jmaptest.Server, alice, bob *jmaptest.Client) {
 	u := wsURL(t, alice)
 	auth := basic(alice)
 	for _, tc := range []struct {
@@ -305,10 +292,7 @@ func TestWebSocket_HandshakeRefusals(t *testing.T) {
 // StateChange with a pushState; dataTypes filters them; after
 // WebSocketPushDisable nothing more is pushed; other users' changes never
 // arrive.
-func TestWebSocket_Push(t *testing.T) {
-	srv := jmaptest.Start(t)
-	alice := srv.NewUser(t, "alice@example.test")
-	bob := srv.NewUser(t, "bob@example.test")
+func testWebSocketPush(t *testing.T, srv *jmaptest.Server, alice, bob *jmaptest.Client) {
 	conn := dial(t, alice)
 	send(t, conn, map[string]any{"@type": "WebSocketPushEnable", "dataTypes": nil})
 	// A request answered after the enable shows it was processed.
@@ -347,9 +331,7 @@ func TestWebSocket_Push(t *testing.T) {
 // RFC 8887 §4.3.5.2: WebSocketPushEnable with the last pushState the
 // client saw sends what changed since at once; with a current one,
 // nothing.
-func TestWebSocket_PushStateCatchUp(t *testing.T) {
-	srv := jmaptest.Start(t)
-	alice := srv.NewUser(t, "alice@example.test")
+func testWebSocketPushStateCatchUp(t *testing.T, srv *jmaptest.Server, alice, bob *jmaptest.Client) {
 	conn := dial(t, alice)
 	send(t, conn, map[string]any{"@type": "WebSocketPushEnable", "dataTypes": nil})
 	send(t, conn, echoRequest("sync"))
@@ -392,7 +374,7 @@ func TestWebSocket_PushStateCatchUp(t *testing.T) {
 
 // The server pings idle connections and drops those that stop answering.
 func TestWebSocket_Keepalive(t *testing.T) {
-	defer push.SetWebSocketTiming(100*time.Millisecond, 400*time.Millisecond)()
+	push.SetWebSocketTiming(t, 100*time.Millisecond, 400*time.Millisecond)
 	srv := jmaptest.Start(t)
 	alice := srv.NewUser(t, "alice@example.test")
 	conn := dial(t, alice)
@@ -476,4 +458,21 @@ func basic(c *jmaptest.Client) http.Header {
 	req, _ := http.NewRequest(http.MethodGet, "/", nil)
 	req.SetBasicAuth(c.Email, c.Password)
 	return http.Header{"Authorization": {req.Header.Get("Authorization")}}
+}
+
+// TestWebSocket runs the tests above on one server, one after another.
+func TestWebSocket(t *testing.T) {
+	t.Parallel()
+	srv := jmaptest.Start(t, func(c *config.Config) { c.Limits.MaxCallsInRequest = 3; c.Limits.MaxSizeRequest = 4096 })
+	alice := srv.NewUser(t, "alice@example.test")
+	bob := srv.NewUser(t, "bob@example.test")
+	t.Run("Capability", func(t *testing.T) { testWebSocketCapability(t, srv, alice, bob) })
+	t.Run("RequestResponse", func(t *testing.T) { testWebSocketRequestResponse(t, srv, alice, bob) })
+	t.Run("ManyInFlight", func(t *testing.T) { testWebSocketManyInFlight(t, srv, alice, bob) })
+	t.Run("RequestErrors", func(t *testing.T) { testWebSocketRequestErrors(t, srv, alice, bob) })
+	t.Run("BinaryFrameCloses1003", func(t *testing.T) { testWebSocketBinaryFrameCloses1003(t, srv, alice, bob) })
+	t.Run("OversizedCloses1009", func(t *testing.T) { testWebSocketOversizedCloses1009(t, srv, alice, bob) })
+	t.Run("HandshakeRefusals", func(t *testing.T) { testWebSocketHandshakeRefusals(t, srv, alice, bob) })
+	t.Run("Push", func(t *testing.T) { testWebSocketPush(t, srv, alice, bob) })
+	t.Run("PushStateCatchUp", func(t *testing.T) { testWebSocketPushStateCatchUp(t, srv, alice, bob) })
 }

@@ -53,6 +53,7 @@ type Server struct {
 	url     string
 	stop    context.CancelFunc
 	push    *push.Endpoints
+	webPush *push.WebPush
 	bg      sync.WaitGroup
 	// usernames caches each principal's login name (email) by id.
 	usernames sync.Map
@@ -117,6 +118,13 @@ func New(ctx context.Context, opt Options) (*Server, error) {
 	js.Extra = s.push.Routes()
 	js.Auth = s.push.Authenticate(s.authenticate)
 	s.reg.AddCapability(push.CapWebSocket, s.push.Capability())
+	s.webPush, err = push.NewWebPush(ctx, st, broker, s.reg, log, push.WebPushOptions{Subject: s.url,
+		AllowHTTP: cfg.Push.AllowHTTPSubscriptions})
+	if err != nil {
+		s.ln.Close()
+		st.Close()
+		return nil, err
+	}
 	r := mux.NewRouter().UseEncodedPath()
 	js.Routes(r)
 	r.Handle("/healthz", http.HandlerFunc(s.healthz)).Methods(http.MethodGet, http.MethodHead)
@@ -209,6 +217,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	s.push.Close()
 	err := s.http.Shutdown(ctx)
 	s.stop()
+	s.webPush.Close()
 	s.bg.Wait()
 	if cerr := s.st.Close(); err == nil {
 		err = cerr
