@@ -152,9 +152,13 @@ func (b *Broker) publish(changes []store.StateChange) {
 			}
 		}
 		b.mu.Unlock()
+		states := make([]string, len(cs))
+		for i, c := range cs {
+			states[i] = jmap.FormatState(uint64(c.State))
+		}
 		for _, s := range targets {
-			for _, c := range cs {
-				s.add(acct, c.Type, jmap.FormatState(uint64(c.State)))
+			for i, c := range cs {
+				s.add(acct, c.Type, states[i])
 			}
 		}
 	}

@@ -89,7 +89,7 @@ func (s *stream) next(t *testing.T, within time.Duration) (event, bool) {
 	}
 }
 
-func createNote(t *testing.T, c *jmaptest.Client) string {
+func createNote(t testing.TB, c *jmaptest.Client) string {
 	t.Helper()
 	res := c.One(t, "Note/set", map[string]any{"accountId": c.Account, "create": map[string]any{"n": map[string]any{"title": "x"}}})
 	return res["newState"].(string)

@@ -111,6 +111,9 @@ type wsControl struct {
 	enable    bool
 	types     map[string]bool
 	pushState string
+	// done is closed once the writer has applied it: messages after it
+	// are read only then, so a change they cause is pushed.
+	done chan struct{}
 }
 
 func (c *wsConn) serve(ctx context.Context, cancel context.CancelFunc) {
@@ -229,8 +232,14 @@ func notRequest(detail string) *jmap.Problem {
 // control hands a push setting to the writer, which owns the
 // subscription.
 func (c *wsConn) control(ctx context.Context, ctl wsControl) {
+	ctl.done = make(chan struct{})
 	select {
 	case c.ctl <- ctl:
+	case <-ctx.Done():
+		return
+	}
+	select {
+	case <-ctl.done:
 	case <-ctx.Done():
 	}
 }
@@ -327,9 +336,11 @@ func (c *wsConn) writer(ctx context.Context) {
 				sub, cur = nil, nil
 			}
 			if !ctl.enable {
+				close(ctl.done)
 				continue
 			}
 			sub = c.e.b.Subscribe(c.caller.Principal, ctl.types)
+			close(ctl.done)
 			var err error
 			if cur, err = c.e.b.newCursor(ctx, c.caller.Principal); err != nil {
 				zerolog.Ctx(ctx).Warn().Err(err).Msg("push state")
