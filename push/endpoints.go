@@ -63,12 +63,16 @@ type Endpoints struct {
 	origins map[string]bool
 	tickets *Tickets
 	done    chan struct{}
-	wg      sync.WaitGroup // open WebSocket connections
+	wg      sync.WaitGroup // tracked connections
 
 	mu     sync.Mutex
 	conns  map[store.PrincipalID]int
+	open   map[closer]struct{} // connections served without an HTTP handler
 	closed bool
 }
+
+// closer is a connection that lives on after its HTTP handler returned.
+type closer interface{ Close() }
 
 // NewEndpoints returns the push endpoints fed by b.
 func NewEndpoints(b *Broker, opt Options) *Endpoints {
@@ -76,7 +80,8 @@ func NewEndpoints(b *Broker, opt Options) *Endpoints {
 		opt.MaxConnsPerUser = 50
 	}
 	e := &Endpoints{b: b, opt: opt, origin: originOf(opt.BaseURL), origins: map[string]bool{},
-		tickets: NewTickets(), done: make(chan struct{}), conns: map[store.PrincipalID]int{}}
+		tickets: NewTickets(), done: make(chan struct{}), conns: map[store.PrincipalID]int{},
+		open: map[closer]struct{}{}}
 	for _, o := range opt.AllowedOrigins {
 		if o == "*" {
 			e.anyOrig = true
@@ -109,17 +114,45 @@ func (e *Endpoints) Routes() map[string]http.Handler {
 	}
 }
 
-// Close ends every EventSource and WebSocket connection and waits for the
-// WebSocket ones to finish their requests in flight. New connections are
-// refused after it.
+// Close ends every EventSource and WebSocket connection and waits until
+// they are gone, with the requests they had in flight. New connections
+// are refused after it.
 func (e *Endpoints) Close() {
 	e.mu.Lock()
 	if !e.closed {
 		e.closed = true
 		close(e.done)
 	}
+	open := make([]closer, 0, len(e.open))
+	for c := range e.open {
+		open = append(open, c)
+	}
 	e.mu.Unlock()
+	for _, c := range open {
+		c.Close()
+	}
 	e.wg.Wait()
+}
+
+// track records a connection that outlives its handler, so that Close
+// ends it; false after Close.
+func (e *Endpoints) track(c closer) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.closed {
+		return false
+	}
+	e.open[c] = struct{}{}
+	e.wg.Add(1)
+	return true
+}
+
+// untrack forgets a connection that ended.
+func (e *Endpoints) untrack(c closer) {
+	e.mu.Lock()
+	delete(e.open, c)
+	e.mu.Unlock()
+	e.wg.Done()
 }
 
 // errTicket answers a ticket that is unknown, used or expired.

@@ -93,7 +93,9 @@ func validTypeName(s string) bool {
 }
 
 // eventSource streams StateChange events to the authenticated caller
-// (RFC 8620 §7.3).
+// (RFC 8620 §7.3). Over HTTP/1 the connection is taken from the HTTP
+// server and served by an esConn; otherwise (HTTP/2) this goroutine
+// streams through the ResponseWriter.
 func (e *Endpoints) eventSource(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodGet {
 		w.Header().Set("Allow", http.MethodGet)
@@ -107,6 +109,9 @@ func (e *Endpoints) eventSource(w http.ResponseWriter, r *http.Request) {
 	}
 	release := e.admit(w, r)
 	if release == nil {
+		return
+	}
+	if r.ProtoMajor == 1 && e.eventSourceConn(w, r, q, release) {
 		return
 	}
 	defer release()
@@ -123,14 +128,8 @@ func (e *Endpoints) eventSource(w http.ResponseWriter, r *http.Request) {
 	}
 
 	h := w.Header()
-	h.Set("Content-Type", "text/event-stream")
-	h.Set("Cache-Control", "no-cache, no-store")
-	// Proxies such as nginx must pass events on at once.
-	h.Set("X-Accel-Buffering", "no")
-	if o := r.Header.Get("Origin"); o != "" {
-		// The origin passed the check: let its page read the stream.
-		h.Set("Access-Control-Allow-Origin", o)
-		h.Add("Vary", "Origin")
+	for k, v := range esHeader(r) {
+		h[k] = v
 	}
 	w.WriteHeader(http.StatusOK)
 	// A comment opens the stream at once, so the client knows it is
@@ -196,6 +195,21 @@ func (e *Endpoints) eventSource(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	}
+}
+
+// esHeader is the header of an event stream.
+func esHeader(r *http.Request) http.Header {
+	h := http.Header{}
+	h.Set("Content-Type", "text/event-stream")
+	h.Set("Cache-Control", "no-cache, no-store")
+	// Proxies such as nginx must pass events on at once.
+	h.Set("X-Accel-Buffering", "no")
+	if o := r.Header.Get("Origin"); o != "" {
+		// The origin passed the check: let its page read the stream.
+		h.Set("Access-Control-Allow-Origin", o)
+		h.Set("Vary", "Origin")
+	}
+	return h
 }
 
 // writeState sends a state event followed by the event id that encodes the

@@ -5,10 +5,12 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -39,6 +41,7 @@ var writePool sync.Pool
 var upgrader = websocket.Upgrader{
 	HandshakeTimeout: 10 * time.Second,
 	Subprotocols:     []string{Subprotocol},
+	ReadBufferSize:   1024,
 	WriteBufferSize:  4096,
 	WriteBufferPool:  &writePool,
 	// The origin is checked before the upgrade, against the configuration.
@@ -76,65 +79,84 @@ func (e *Endpoints) webSocket(w http.ResponseWriter, r *http.Request) {
 	if release == nil {
 		return
 	}
-	defer release()
-	e.mu.Lock()
-	if e.closed {
-		e.mu.Unlock()
-		return
-	}
-	e.wg.Add(1)
-	e.mu.Unlock()
-	defer e.wg.Done()
 	conn, err := upgrader.Upgrade(hijacker{w}, r, nil)
 	if err != nil {
+		release()
 		return // the upgrader answered
 	}
-	ctx, cancel := context.WithCancel(r.Context())
-	c := &wsConn{e: e, conn: conn, caller: jmap.CallerFrom(r.Context()), ctl: make(chan wsControl)}
-	defer cancel()
-	c.serve(ctx, cancel)
+	// The connection lives on in a goroutine of its own, so that the HTTP
+	// server's goroutine, its deep stack and its buffers go now: an idle
+	// connection then costs one small goroutine, its read buffer and its
+	// push state.
+	ctx, cancel := context.WithCancel(context.WithoutCancel(r.Context()))
+	c := &wsConn{e: e, conn: conn, caller: jmap.CallerFrom(r.Context()), cancel: cancel}
+	if !e.track(c) {
+		cancel()
+		release()
+		c.closeWith(websocket.CloseGoingAway, "server shutting down")
+		_ = conn.Close()
+		return
+	}
+	go func() {
+		defer release()
+		defer e.untrack(c)
+		c.serve(ctx)
+	}()
 }
 
-// wsConn is one JMAP WebSocket connection.
+// wsConn is one JMAP WebSocket connection. Its only goroutine reads
+// messages; requests run in goroutines of their own, pushes are written
+// by a goroutine started when changes are pending and pings by a timer.
 type wsConn struct {
 	e      *Endpoints
 	conn   *websocket.Conn
 	caller *jmap.Caller
-	ctl    chan wsControl // push enable/disable, to the writer
+	cancel context.CancelFunc
 	reqs   sync.WaitGroup // requests in flight
+	ping   *time.Timer
 
 	wmu sync.Mutex // one message written at a time, each whole
+
+	pmu     sync.Mutex // push state
+	sub     *Subscription
+	cur     *cursor
+	closed  bool
+	pushing atomic.Bool // a push goroutine runs
 }
 
-// wsControl asks the writer to enable (types, pushState) or disable push.
-type wsControl struct {
-	enable    bool
-	types     map[string]bool
-	pushState string
-	// done is closed once the writer has applied it: messages after it
-	// are read only then, so a change they cause is pushed.
-	done chan struct{}
+// Close ends the connection (on server shutdown).
+func (c *wsConn) Close() {
+	c.closeWith(websocket.CloseGoingAway, "server shutting down")
+	_ = c.conn.Close()
 }
 
-func (c *wsConn) serve(ctx context.Context, cancel context.CancelFunc) {
+func (c *wsConn) serve(ctx context.Context) {
 	c.conn.SetReadLimit(c.e.opt.Limits.MaxSizeRequest)
 	_ = c.conn.SetReadDeadline(time.Now().Add(wsReadTimeout))
 	c.conn.SetPongHandler(func(string) error {
 		return c.conn.SetReadDeadline(time.Now().Add(wsReadTimeout))
 	})
-	writerDone := make(chan struct{})
-	go func() {
-		defer close(writerDone)
-		c.writer(ctx)
-		// The writer stops on shutdown or a failed write: unblock the
-		// reader.
-		_ = c.conn.Close()
-	}()
+	// The first ping comes after a random part of the interval, so that
+	// connections opened together do not ping together ever after.
+	c.ping = time.AfterFunc(wsPingInterval/2+rand.N(wsPingInterval/2), c.keepalive)
 	c.reader(ctx)
-	cancel()
-	<-writerDone
+	c.ping.Stop()
+	c.cancel()
+	c.setPush(ctx, false, nil, "")
+	c.pmu.Lock()
+	c.closed = true
+	c.pmu.Unlock()
 	c.reqs.Wait()
 	_ = c.conn.Close()
+}
+
+// keepalive pings the client, then waits for the next turn.
+func (c *wsConn) keepalive() {
+	if err := c.conn.WriteControl(websocket.PingMessage, nil, time.Now().Add(wsWriteTimeout)); err != nil {
+		_ = c.conn.Close()
+		return
+	}
+	c.ping.Reset(wsPingInterval)
 }
 
 // reader reads messages until the connection ends.
@@ -152,7 +174,15 @@ func (c *wsConn) reader(ctx context.Context) {
 			c.closeWith(websocket.CloseUnsupportedData, "binary frames are not supported")
 			return
 		}
-		c.handle(ctx, data)
+		// The message is handled on a goroutine of its own, waited for so
+		// that messages keep their order: the reader's stack stays small
+		// while the connection idles.
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			c.handle(ctx, data)
+		}()
+		<-done
 	}
 }
 
@@ -207,19 +237,20 @@ func (c *wsConn) handle(ctx context.Context, data []byte) {
 			c.requestError(id, notRequest(`"dataTypes" must be null or an array of type names, "pushState" a string`))
 			return
 		}
-		ctl := wsControl{enable: true}
+		var types map[string]bool
 		if m.DataTypes != nil {
-			ctl.types = map[string]bool{}
+			types = map[string]bool{}
 			for _, t := range *m.DataTypes {
-				ctl.types[t] = true
+				types[t] = true
 			}
 		}
+		var pushState string
 		if m.PushState != nil {
-			ctl.pushState = *m.PushState
+			pushState = *m.PushState
 		}
-		c.control(ctx, ctl)
+		c.setPush(ctx, true, types, pushState)
 	case "WebSocketPushDisable":
-		c.control(ctx, wsControl{})
+		c.setPush(ctx, false, nil, "")
 	default:
 		c.requestError(id, notRequest(`"@type" must be "Request", "WebSocketPushEnable" or "WebSocketPushDisable"`))
 	}
@@ -227,21 +258,6 @@ func (c *wsConn) handle(ctx context.Context, data []byte) {
 
 func notRequest(detail string) *jmap.Problem {
 	return &jmap.Problem{Type: jmap.ProblemNotRequest, Status: http.StatusBadRequest, Detail: detail}
-}
-
-// control hands a push setting to the writer, which owns the
-// subscription.
-func (c *wsConn) control(ctx context.Context, ctl wsControl) {
-	ctl.done = make(chan struct{})
-	select {
-	case c.ctl <- ctl:
-	case <-ctx.Done():
-		return
-	}
-	select {
-	case <-ctl.done:
-	case <-ctx.Done():
-	}
 }
 
 // request runs one Request and writes its Response or RequestError.
@@ -300,77 +316,80 @@ func (c *wsConn) write(b []byte) bool {
 	return true
 }
 
-// writer pushes StateChanges while push is enabled and pings the client.
-func (c *wsConn) writer(ctx context.Context) {
-	ping := time.NewTicker(wsPingInterval)
-	defer ping.Stop()
-	var sub *Subscription
-	var cur *cursor
-	defer func() {
-		if sub != nil {
-			sub.Close()
-		}
-	}()
-	for {
-		var ready <-chan struct{}
-		var subDone <-chan struct{}
-		if sub != nil {
-			ready, subDone = sub.Ready, sub.Done
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-c.e.done:
-			c.closeWith(websocket.CloseGoingAway, "server shutting down")
-			return
-		case <-subDone:
-			c.closeWith(websocket.CloseGoingAway, "server shutting down")
-			return
-		case <-ping.C:
-			if err := c.conn.WriteControl(websocket.PingMessage, nil, time.Now().Add(wsWriteTimeout)); err != nil {
-				return
-			}
-		case ctl := <-c.ctl:
-			if sub != nil {
-				sub.Close()
-				sub, cur = nil, nil
-			}
-			if !ctl.enable {
-				close(ctl.done)
-				continue
-			}
-			sub = c.e.b.Subscribe(c.caller.Principal, ctl.types)
-			close(ctl.done)
-			var err error
-			if cur, err = c.e.b.newCursor(ctx, c.caller.Principal); err != nil {
-				zerolog.Ctx(ctx).Warn().Err(err).Msg("push state")
-				return
-			}
-			// RFC 8887 §4.3.5.2: changes since the client's pushState at
-			// once. A pushState that does not decode gets nothing.
-			if seen, ok := decodeEventID(ctl.pushState); ok && ctl.pushState != "" {
-				if sc := missedChanges(seen, cur.states, ctl.types); sc != nil && !c.push(sc, cur) {
-					return
-				}
-			}
-		case <-ready:
-			sc := sub.Take()
-			if sc == nil || !cur.advance(sc) {
-				continue
-			}
-			if !c.push(sc, cur) {
-				return
-			}
+// setPush turns push on (with the types and the client's last pushState)
+// or off (RFC 8887 §4.3.5.2, §4.3.5.3). It runs in the reader, so the
+// messages after it are read once it holds.
+func (c *wsConn) setPush(ctx context.Context, on bool, types map[string]bool, pushState string) {
+	c.pmu.Lock()
+	defer c.pmu.Unlock()
+	if c.sub != nil {
+		c.sub.Close()
+		c.sub, c.cur = nil, nil
+	}
+	if !on || c.closed {
+		return
+	}
+	sub := c.e.b.SubscribeFunc(c.caller.Principal, types, c.kick)
+	cur, err := c.e.b.newCursor(ctx, c.caller.Principal)
+	if err != nil {
+		sub.Close()
+		zerolog.Ctx(ctx).Warn().Err(err).Msg("push state")
+		_ = c.conn.Close()
+		return
+	}
+	c.sub, c.cur = sub, cur
+	// Changes since the client's pushState, at once. A pushState that
+	// does not decode gets nothing.
+	if seen, ok := decodeEventID(pushState); ok && pushState != "" {
+		if sc := missedChanges(seen, cur.states, types); sc != nil {
+			c.send(sc)
 		}
 	}
 }
 
-// push writes a StateChange carrying the cursor as its pushState.
-func (c *wsConn) push(sc *StateChange, cur *cursor) bool {
-	sc.PushState = cur.id()
+// kick starts a push goroutine unless one runs; the broker calls it when
+// changes are pending.
+func (c *wsConn) kick() {
+	if c.pushing.CompareAndSwap(false, true) {
+		go c.flush()
+	}
+}
+
+// flush writes the pending changes until none are left.
+func (c *wsConn) flush() {
+	for {
+		c.pmu.Lock()
+		sub := c.sub
+		if sub != nil {
+			select {
+			case <-sub.Done:
+				c.pmu.Unlock()
+				c.pushing.Store(false)
+				c.Close()
+				return
+			default:
+			}
+			if sc := sub.Take(); sc != nil && c.cur.advance(sc) {
+				c.send(sc)
+			}
+		}
+		c.pmu.Unlock()
+		c.pushing.Store(false)
+		// A change that came after Take but before the flag was cleared
+		// found the flag set: take it here.
+		if sub == nil || !sub.Pending() || !c.pushing.CompareAndSwap(false, true) {
+			return
+		}
+	}
+}
+
+// send writes a StateChange carrying the cursor as its pushState; c.pmu is
+// held.
+func (c *wsConn) send(sc *StateChange) {
+	sc.PushState = c.cur.id()
 	b, err := json.Marshal(sc)
 	if err != nil {
-		return false
+		return
 	}
-	return c.write(b)
+	c.write(b)
 }

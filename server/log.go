@@ -1,8 +1,6 @@
 package server
 
 import (
-	"bufio"
-	"net"
 	"net/http"
 	"strings"
 	"time"
@@ -35,17 +33,8 @@ func (w *statusWriter) Write(b []byte) (int, error) {
 	return n, err
 }
 
-// Hijack hands the connection over (WebSocket upgrades), recorded as 101.
-func (w *statusWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
-	c, rw, err := http.NewResponseController(w.ResponseWriter).Hijack()
-	if err == nil && w.status == 0 {
-		w.status = http.StatusSwitchingProtocols
-	}
-	return c, rw, err
-}
-
 // Unwrap lets http.ResponseController reach the connection (flushes for
-// EventSource).
+// EventSource, hijacks for WebSocket and EventSource).
 func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // endpoint names the route for metrics without ids in it.
