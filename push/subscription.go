@@ -155,6 +155,12 @@ func (w *WebPush) subGet(ctx context.Context, c *jmap.Call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
+	now := w.now()
+	for id, s := range subs {
+		if !now.Before(s.Expires) {
+			delete(subs, id) // expired: as good as gone
+		}
+	}
 	list := []map[string]any{}
 	notFound := []string{}
 	pick := func(s *pushSub) {
@@ -223,6 +229,17 @@ func (w *WebPush) subSet(ctx context.Context, c *jmap.Call) (any, error) {
 		if err != nil {
 			return err
 		}
+		// Expired subscriptions go now (RFC 8620 §7.2 allows it), so they
+		// neither count against the limit nor linger unverified.
+		for id, s := range subs {
+			if !now.Before(s.Expires) {
+				if err := tx.DeleteMeta(subKey(who, id)); err != nil {
+					return err
+				}
+				delete(subs, id)
+				removed = append(removed, id)
+			}
+		}
 		cids := make([]string, 0, len(args.Create))
 		for cid := range args.Create {
 			cids = append(cids, cid)
@@ -232,6 +249,9 @@ func (w *WebPush) subSet(ctx context.Context, c *jmap.Call) (any, error) {
 			s, serr := w.newSub(args.Create[cid], who, now)
 			if serr == nil && len(subs) >= maxSubsPerUser {
 				serr = jmap.NewSetError(jmap.SetForbidden, "too many push subscriptions")
+			}
+			if serr == nil && !w.allowCreate(who, now) {
+				serr = jmap.NewSetError(jmap.SetRateLimit, "too many push subscriptions created lately")
 			}
 			if serr != nil {
 				res.NotCreated[cid] = serr

@@ -13,10 +13,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strconv"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -57,10 +60,12 @@ type WebPushOptions struct {
 	// Subject is the VAPID "sub" claim, a mailto: or https: URI naming the
 	// operator (RFC 8292 §2.1); required.
 	Subject string
-	// AllowHTTP lets subscriptions use http:// URLs (tests, closed
-	// networks).
+	// AllowHTTP lets subscriptions use http:// URLs and push to loopback
+	// and private addresses (tests, closed networks). Without it only
+	// public addresses are reached (RFC 8620 §8.6).
 	AllowHTTP bool
-	// Client sends the pushes (default: a client with a 30 s timeout).
+	// Client sends the pushes (default: a client with a 30 s timeout that
+	// refuses non-public addresses unless AllowHTTP).
 	Client *http.Client
 }
 
@@ -80,8 +85,61 @@ type WebPush struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 
-	mu     sync.Mutex
-	active map[string]*delivery // by subscription id
+	mu      sync.Mutex
+	active  map[string]*delivery              // by subscription id
+	created map[store.PrincipalID][]time.Time // recent creations, for the rate limit
+}
+
+// Creation rate limit (RFC 8620 §8.6): at most maxCreates subscriptions
+// per user within createWindow.
+const (
+	maxCreates   = 10
+	createWindow = 10 * time.Minute
+)
+
+// allowCreate counts a creation for who, false past the limit.
+func (w *WebPush) allowCreate(who store.PrincipalID, now time.Time) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	recent := w.created[who][:0]
+	for _, t := range w.created[who] {
+		if now.Sub(t) < createWindow {
+			recent = append(recent, t)
+		}
+	}
+	if len(recent) >= maxCreates {
+		w.created[who] = recent
+		return false
+	}
+	w.created[who] = append(recent, now)
+	if len(w.created) > 100_000 {
+		clear(w.created) // bounded memory; the limit restarts
+	}
+	return true
+}
+
+// errNotPublic refuses a push to an address inside the network.
+var errNotPublic = errors.New("push: address is not public")
+
+// publicOnly refuses connections to loopback, private, link-local and
+// other non-public addresses: a push URL must be externally resolvable
+// (RFC 8620 §8.6), checked on the address actually dialled.
+func publicOnly(_, address string, _ syscall.RawConn) error {
+	host, _, err := net.SplitHostPort(address)
+	if err != nil {
+		return err
+	}
+	ip, err := netip.ParseAddr(host)
+	if err != nil {
+		return err
+	}
+	ip = ip.Unmap()
+	if ip.IsLoopback() || ip.IsPrivate() || ip.IsLinkLocalUnicast() || ip.IsLinkLocalMulticast() ||
+		ip.IsUnspecified() || ip.IsMulticast() || ip.IsInterfaceLocalMulticast() ||
+		(ip.Is4() && ip.As4()[0] == 100 && ip.As4()[1]&0xc0 == 64) { // 100.64.0.0/10, shared address space
+		return errNotPublic
+	}
+	return nil
 }
 
 // delivery is the goroutine that pushes one verified subscription.
@@ -95,9 +153,17 @@ type delivery struct {
 // subscription in st.
 func NewWebPush(ctx context.Context, st store.Store, b *Broker, reg *jmap.Registry, log zerolog.Logger, opt WebPushOptions) (*WebPush, error) {
 	if opt.Client == nil {
-		opt.Client = &http.Client{Timeout: pushTimeout}
+		d := &net.Dialer{Timeout: 10 * time.Second}
+		if !opt.AllowHTTP {
+			d.Control = publicOnly
+		}
+		tr := &http.Transport{DialContext: d.DialContext, TLSHandshakeTimeout: 10 * time.Second,
+			MaxIdleConnsPerHost: 4, IdleConnTimeout: time.Minute, ForceAttemptHTTP2: true}
+		opt.Client = &http.Client{Timeout: pushTimeout, Transport: tr,
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	}
-	w := &WebPush{b: b, st: st, log: log, opt: opt, now: time.Now, active: map[string]*delivery{}}
+	w := &WebPush{b: b, st: st, log: log, opt: opt, now: time.Now, active: map[string]*delivery{},
+		created: map[store.PrincipalID][]time.Time{}}
 	if err := w.loadVAPID(ctx); err != nil {
 		return nil, err
 	}

@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"io"
 	"math/big"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -431,5 +432,46 @@ func TestWebPush_BadInput(t *testing.T) {
 	}
 	if got := alice.One(t, "PushSubscription/get", map[string]any{"ids": []string{id}}); len(got["list"].([]any)) != 1 {
 		t.Errorf("alice's subscription after bob: %v", got)
+	}
+	// RFC 8620 §8.6: the rate of creation is limited.
+	for i := range 11 {
+		res := bob.One(t, "PushSubscription/set", map[string]any{"create": map[string]any{"k": map[string]any{
+			"deviceClientId": fmt.Sprint("d", i), "url": "https://127.0.0.1:1/x"}}})
+		nc, _ := res["notCreated"].(map[string]any)
+		e, _ := nc["k"].(map[string]any)
+		if i < 10 && e != nil || i == 10 && (e == nil || e["type"] != "rateLimit") {
+			t.Errorf("creation %d: %v", i+1, res)
+		}
+	}
+}
+
+// RFC 8620 §8.6: pushes go to public addresses only; a URL that leads
+// inside the network is never connected to (unless configured for tests).
+func TestWebPush_NoInternalAddresses(t *testing.T) {
+	t.Parallel()
+	var conns sync.Map
+	ep := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusCreated)
+	}))
+	ep.Config.ConnState = func(c net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			conns.Store(c.RemoteAddr().String(), true)
+		}
+	}
+	ep.StartTLS()
+	t.Cleanup(ep.Close)
+	srv := jmaptest.Start(t)
+	alice := srv.NewUser(t, "alice@example.test")
+	createSub(t, alice, map[string]any{"deviceClientId": "d", "url": ep.URL + "/push"})
+	// Let the PushVerification attempts run: the first at once, the
+	// retry after a second.
+	deadline := time.Now().Add(1500 * time.Millisecond)
+	for time.Now().Before(deadline) {
+		n := 0
+		conns.Range(func(any, any) bool { n++; return true })
+		if n > 0 {
+			t.Fatalf("the server connected to %s", ep.URL)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }

@@ -62,9 +62,10 @@ type Push struct {
 	// MaxConnectionsPerUser bounds the EventSource and WebSocket
 	// connections one user holds at once (default 50).
 	MaxConnectionsPerUser int `toml:"max_connections_per_user"`
-	// AllowHTTPSubscriptions lets PushSubscription urls use plain http://,
-	// for tests and closed networks; RFC 8620 §7.2 asks for https://
-	// (default false).
+	// AllowHTTPSubscriptions lets PushSubscription urls use plain http://
+	// and reach loopback and private addresses, for tests and closed
+	// networks; RFC 8620 §7.2 and §8.6 ask for https:// and public
+	// addresses (default false).
 	AllowHTTPSubscriptions bool `toml:"allow_http_subscriptions"`
 }
 
