@@ -4,7 +4,7 @@
 GO ?= go
 DATA ?= ./data
 
-.PHONY: run test build vet fmt fuzz bench clean
+.PHONY: run test build vet fmt fuzz bench bench-go clean
 
 run:
 	$(GO) run ./cmd/jmapd serve --demo --data $(DATA)
@@ -14,6 +14,7 @@ test:
 
 build:
 	$(GO) build -o bin/jmapd ./cmd/jmapd
+	$(GO) build -o bin/jmapload ./cmd/jmapload
 
 vet:
 	$(GO) vet ./...
@@ -31,9 +32,24 @@ fuzz:
 	$(GO) test ./internal/auth -run '^$$' -fuzz '^FuzzAuthorizationHeader$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./internal/mime -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME)
 
+# The standard end-to-end scenario: a fresh jmapd on loopback, jmapload
+# imports MESSAGES generated messages, runs CLIENTS clients for DURATION
+# and PUSH push connections, and writes bench/out/jmapd.json and .html.
+# Smaller: make bench MESSAGES=2000 DURATION=10s; MIX=open=50,page=50 sets
+# the operation mix (default: jmapload's).
+MESSAGES ?= 100000
+CLIENTS ?= 32
+DURATION ?= 60s
+IMPORTERS ?= 4
+PUSH ?= 100
+MIX ?=
+bench: build
+	MESSAGES=$(MESSAGES) CLIENTS=$(CLIENTS) DURATION=$(DURATION) IMPORTERS=$(IMPORTERS) PUSH=$(PUSH) \
+		MIX=$(MIX) sh bench/run.sh
+
 # Store and HTTP benchmarks; JMAPD_BENCH_MESSAGES sets the inbox size of
 # BenchmarkMailboxPage (default 100000, which takes a few minutes to load).
-bench:
+bench-go:
 	$(GO) test ./server ./store/badger -run '^$$' -bench . -benchtime 3s -timeout 60m
 
 clean:

@@ -150,16 +150,16 @@ func (t *Type) copy(ctx context.Context, c *Call) (any, error) {
 		resp.NotCreated = nil
 	}
 	if args.OnSuccessDestroyOriginal && len(originals) > 0 {
-		if err := t.implicitDestroy(ctx, c, args.FromAccountID, args.DestroyFromIfInState, originals); err != nil {
+		if err := t.ImplicitDestroy(ctx, c, args.FromAccountID, args.DestroyFromIfInState, originals); err != nil {
 			return nil, err
 		}
 	}
 	return resp, nil
 }
 
-// implicitDestroy makes the single Foo/set call that /copy's
+// ImplicitDestroy makes the single Foo/set call that /copy's
 // onSuccessDestroyOriginal asks for, adding its response after the copy's.
-func (t *Type) implicitDestroy(ctx context.Context, c *Call, acct string, ifInState *string, ids []string) error {
+func (t *Type) ImplicitDestroy(ctx context.Context, c *Call, acct string, ifInState *string, ids []string) error {
 	args, err := json.Marshal(map[string]any{"accountId": acct, "ifInState": ifInState, "destroy": ids})
 	if err != nil {
 		return err

@@ -122,6 +122,27 @@ type Call struct {
 	reg    *Registry
 	req    *requestRun
 	extra  []Invocation
+	memo   map[any]any
+}
+
+type callKey struct{}
+
+// CallFrom returns the method call ctx belongs to, or nil outside a call.
+func CallFrom(ctx context.Context) *Call {
+	c, _ := ctx.Value(callKey{}).(*Call)
+	return c
+}
+
+// Memo returns what SetMemo stored under key during this call, or nil: a
+// cache for work done once per call, such as the caller's rights.
+func (c *Call) Memo(key any) any { return c.memo[key] }
+
+// SetMemo stores v under key for the rest of the call.
+func (c *Call) SetMemo(key, v any) {
+	if c.memo == nil {
+		c.memo = map[any]any{}
+	}
+	c.memo[key] = v
 }
 
 type requestRun struct {
@@ -263,7 +284,7 @@ func (r *Registry) call(ctx context.Context, caller *Caller, using map[string]bo
 		}
 	}
 	c := &Call{Name: inv.Name, ID: inv.CallID, Args: args, Caller: caller, Using: using, reg: r, req: run}
-	res, err := r.safeCall(ctx, m.handler, c)
+	res, err := r.safeCall(context.WithValue(ctx, callKey{}, c), m.handler, c)
 	if err != nil {
 		return fail(toMethodError(ctx, inv.Name, err))
 	}
@@ -303,6 +324,10 @@ func toMethodError(ctx context.Context, name string, err error) *MethodError {
 		return me
 	case errors.Is(err, store.ErrConflict):
 		return NewMethodError(ErrServerUnavailable, "too many concurrent changes, try again")
+	case ctx.Err() != nil && errors.Is(err, ctx.Err()):
+		// The client went away: nobody reads the answer, nothing failed.
+		zerolog.Ctx(ctx).Debug().Err(err).Str("method", name).Msg("method abandoned")
+		return NewMethodError(ErrServerUnavailable, "the request was cancelled")
 	default:
 		zerolog.Ctx(ctx).Error().Err(err).Str("method", name).Msg("method failed")
 		return NewMethodError(ErrServerFail, "")

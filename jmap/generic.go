@@ -55,9 +55,26 @@ type Type struct {
 	// record, and Validate stores what the caller sets.
 	PerUser []string
 	// View adds the PerUser properties of a record for the caller in ctx
-	// (jmap.CallerFrom) before it is returned, filtered or sorted.
+	// (jmap.CallerFrom) before it is returned, filtered or sorted. It
+	// returns ErrHidden for a record the caller may not see, which then
+	// behaves as if it did not exist (RFC 8621 §9.5).
 	View func(ctx context.Context, tx store.Tx, acct store.AccountID, obj map[string]any) error
+	// FilterChanges, when set, edits a /changes result for the caller in
+	// ctx: ids of records they cannot see must not appear, and records
+	// that became invisible are reported destroyed.
+	FilterChanges func(ctx context.Context, tx store.Tx, acct store.AccountID, set *ChangeSet) error
+	// PerUserInReadOnly lets /set run in an account that is read-only for
+	// the caller, for their PerUser properties (subscribing to a shared
+	// mailbox, RFC 9670 §1.4); Validate must refuse anything else.
+	PerUserInReadOnly bool
+	// OptIn maps properties that an extension adds to the capability
+	// that must be in "using" for them to exist (RFC 8620 §1.8).
+	OptIn map[string]string
 }
+
+// ErrHidden is returned by a Type's View for a record the caller may not
+// see; the generic methods answer as if it did not exist.
+var ErrHidden = errors.New("jmap: record hidden from the caller")
 
 // view decodes a stored record and adds its per-caller properties.
 func (t *Type) view(ctx context.Context, tx store.Tx, acct store.AccountID, data []byte) (map[string]any, error) {
@@ -87,6 +104,9 @@ func (t *Type) LoadAll(ctx context.Context, tx store.Tx, acct store.AccountID) (
 			}
 		}
 		obj, err := t.view(ctx, tx, acct, o.Data)
+		if errors.Is(err, ErrHidden) {
+			continue
+		}
 		if err != nil {
 			return nil, err
 		}
@@ -95,7 +115,32 @@ func (t *Type) LoadAll(ctx context.Context, tx store.Tx, acct store.AccountID) (
 	return out, nil
 }
 
-func (t *Type) hasProperty(p string) bool { return slices.Contains(t.Properties, p) }
+// hasProperty reports whether p is a property of the type for the call in
+// ctx: listed, and when it belongs to an extension, opted into.
+func (t *Type) hasProperty(ctx context.Context, p string) bool {
+	if !slices.Contains(t.Properties, p) {
+		return false
+	}
+	if urn, ok := t.OptIn[p]; ok {
+		c := CallFrom(ctx)
+		return c != nil && c.Using[urn]
+	}
+	return true
+}
+
+// properties returns the type's properties for the call in ctx.
+func (t *Type) properties(ctx context.Context) []string {
+	if len(t.OptIn) == 0 {
+		return t.Properties
+	}
+	out := make([]string, 0, len(t.Properties))
+	for _, p := range t.Properties {
+		if t.hasProperty(ctx, p) {
+			out = append(out, p)
+		}
+	}
+	return out
+}
 
 // Register adds the type's generic methods to r: get, changes, set, copy,
 // query and queryChanges, each only when listed in methods.
@@ -155,11 +200,11 @@ func (t *Type) get(ctx context.Context, c *Call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	props := t.Properties
+	props := t.properties(ctx)
 	if args.Properties != nil {
 		props = []string{"id"}
 		for _, p := range *args.Properties {
-			if !t.hasProperty(p) {
+			if !t.hasProperty(ctx, p) {
 				return nil, InvalidArguments("unknown property %q", p)
 			}
 			if p != "id" {
@@ -177,9 +222,11 @@ func (t *Type) get(ctx context.Context, c *Call) (any, error) {
 			return err
 		}
 		resp.State = FormatState(uint64(st))
+		// emit adds a record to the list; it returns ErrHidden for one the
+		// caller may not see.
 		emit := func(data []byte) error {
 			if t.View == nil {
-				return emitRaw(resp, data, props, args.Properties == nil)
+				return emitRaw(resp, data, props, args.Properties == nil && len(t.OptIn) == 0)
 			}
 			obj, err := t.view(ctx, tx, acct.ID, data)
 			if err != nil {
@@ -201,7 +248,7 @@ func (t *Type) get(ctx context.Context, c *Call) (any, error) {
 				if n++; n > c.Limits().MaxObjectsInGet {
 					return NewMethodError(ErrRequestTooLarge, "too many records to return them all; give ids")
 				}
-				if err := emit(o.Data); err != nil {
+				if err := emit(o.Data); err != nil && !errors.Is(err, ErrHidden) {
 					return err
 				}
 			}
@@ -226,7 +273,9 @@ func (t *Type) get(ctx context.Context, c *Call) (any, error) {
 			if err != nil {
 				return err
 			}
-			if err := emit(data); err != nil {
+			if err := emit(data); errors.Is(err, ErrHidden) {
+				resp.NotFound = append(resp.NotFound, raw)
+			} else if err != nil {
 				return err
 			}
 		}
@@ -305,6 +354,8 @@ type ChangeSet struct {
 	Props    []string
 	NewState string
 	More     bool
+	// Since is the state the changes were asked from.
+	Since store.State
 }
 
 // ReadChanges merges the change log of typ in acct after since, cutting at
@@ -366,7 +417,7 @@ func ReadChanges(tx store.Tx, acct store.AccountID, typ, since string, max int) 
 			ops[id] = o
 		}
 	}
-	out := &ChangeSet{NewState: cs.String()}
+	out := &ChangeSet{NewState: cs.String(), Since: cs.State}
 	propsKnown := true
 	props := map[string]bool{}
 	n := 0
@@ -473,6 +524,11 @@ func (t *Type) changes(ctx context.Context, c *Call) (any, error) {
 		set, err := ReadChanges(tx, acct.ID, t.Name, args.SinceState, max)
 		if err != nil {
 			return err
+		}
+		if t.FilterChanges != nil {
+			if err := t.FilterChanges(ctx, tx, acct.ID, set); err != nil {
+				return err
+			}
 		}
 		resp = &ChangesResponse{AccountID: args.AccountID, OldState: args.SinceState, NewState: set.NewState,
 			HasMoreChanges: set.More, Created: set.Created, Updated: set.Updated, Destroyed: set.Destroyed}

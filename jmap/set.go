@@ -74,7 +74,9 @@ type SetResponse struct {
 	NotDestroyed map[string]*SetError      `json:"notDestroyed"`
 }
 
-func (r *SetResponse) normalise() {
+// Normalise makes the empty maps of the response null, as RFC 8620 §5.3
+// wants them.
+func (r *SetResponse) Normalise() {
 	// RFC 8620 §5.3: each of these is null when empty.
 	if len(r.Created) == 0 {
 		r.Created = nil
@@ -119,8 +121,10 @@ func (t *Type) SetWith(ctx context.Context, c *Call, args *SetArgs) (*SetRespons
 	if err != nil {
 		return nil, err
 	}
-	if err := writable(acct); err != nil {
-		return nil, err
+	if !t.PerUserInReadOnly {
+		if err := writable(acct); err != nil {
+			return nil, err
+		}
 	}
 	n := len(args.Create.Keys) + len(args.Update)
 	if args.Destroy != nil {
@@ -153,7 +157,7 @@ func (t *Type) SetWith(ctx context.Context, c *Call, args *SetArgs) (*SetRespons
 		c.Created(cid, id)
 	}
 	resp.NewState = NewState(changes, acct.ID, t.Name, resp.OldState)
-	resp.normalise()
+	resp.Normalise()
 	return resp, nil
 }
 
@@ -262,7 +266,7 @@ func (t *Type) resolveIDRefs(obj map[string]any, resolve func(string) (string, b
 // error aborts the whole call.
 func (t *Type) CreateRecord(ctx context.Context, tx store.Tx, acct store.AccountID, obj map[string]any, resolve func(string) (string, bool)) (string, map[string]any, *SetError, error) {
 	for k := range obj {
-		if !t.hasProperty(k) {
+		if !t.hasProperty(ctx, k) {
 			return "", nil, InvalidProperties(fmt.Sprintf("unknown property %q", k), k), nil
 		}
 		if k == "id" || slices.Contains(t.ServerSet, k) {
@@ -308,6 +312,9 @@ func (t *Type) CreateRecord(ctx context.Context, tx store.Tx, acct store.Account
 	}
 	extra := map[string]any{"id": id}
 	for k, v := range full {
+		if !t.hasProperty(ctx, k) {
+			continue
+		}
 		if given, ok := obj[k]; !ok || !reflect.DeepEqual(given, v) {
 			extra[k] = v
 		}
@@ -324,6 +331,9 @@ func (t *Type) updateRecord(ctx context.Context, tx store.Tx, acct store.Account
 		return nil, nil, err
 	}
 	old, err := t.view(ctx, tx, acct, data)
+	if errors.Is(err, ErrHidden) {
+		return nil, NewSetError(SetNotFound, ""), nil
+	}
 	if err != nil {
 		return nil, nil, err
 	}
@@ -336,7 +346,7 @@ func (t *Type) updateRecord(ctx context.Context, tx store.Tx, acct store.Account
 		defaults = t.Defaults()
 	}
 	for _, p := range props {
-		if !t.hasProperty(p) {
+		if !t.hasProperty(ctx, p) {
 			return nil, InvalidProperties(fmt.Sprintf("unknown property %q", p), p), nil
 		}
 		if next[p] == nil {
@@ -388,10 +398,16 @@ func (t *Type) DestroyRecord(ctx context.Context, tx store.Tx, acct store.Accoun
 	if err != nil {
 		return nil, err
 	}
-	if t.OnDestroy != nil {
-		obj, err := decodeObject(data)
+	if t.OnDestroy != nil || t.View != nil {
+		obj, err := t.view(ctx, tx, acct, data)
+		if errors.Is(err, ErrHidden) {
+			return NewSetError(SetNotFound, ""), nil
+		}
 		if err != nil {
 			return nil, err
+		}
+		if t.OnDestroy == nil {
+			return nil, tx.Delete(acct, t.Name, id)
 		}
 		if serr := t.OnDestroy(ctx, tx, acct, obj); serr != nil {
 			return serr, nil

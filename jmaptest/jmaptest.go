@@ -80,7 +80,8 @@ func Start(t testing.TB, opts ...Option) *Server {
 func (s *Server) Admin(t testing.TB, args ...string) string {
 	t.Helper()
 	var out bytes.Buffer
-	if err := admin.Run(context.Background(), s.Store(), args, strings.NewReader(""), &out); err != nil {
+	ctx := admin.WithSharer(context.Background(), server.Share)
+	if err := admin.Run(ctx, s.Store(), args, strings.NewReader(""), &out); err != nil {
 		t.Fatalf("jmapd %s: %v", strings.Join(args, " "), err)
 	}
 	return out.String()
@@ -210,6 +211,12 @@ var Using = []string{jmap.CapCore, jmap.CapBlob, "urn:ietf:params:jmap:mail", "u
 // server answers 200 with a response.
 func (c *Client) Call(t testing.TB, calls ...Call) *Response {
 	t.Helper()
+	return c.CallUsing(t, Using, calls...)
+}
+
+// CallUsing is Call declaring the capabilities in using.
+func (c *Client) CallUsing(t testing.TB, using []string, calls ...Call) *Response {
+	t.Helper()
 	mc := make([]any, len(calls))
 	for i, call := range calls {
 		id := call.ID
@@ -222,7 +229,7 @@ func (c *Client) Call(t testing.TB, calls ...Call) *Response {
 		}
 		mc[i] = []any{call.Name, args, id}
 	}
-	body, err := json.Marshal(map[string]any{"using": Using, "methodCalls": mc})
+	body, err := json.Marshal(map[string]any{"using": using, "methodCalls": mc})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,18 +8,19 @@ import (
 	"fmt"
 	"sync"
 
+	"github.com/jmapd/jmapd/internal/acl"
 	"github.com/jmapd/jmapd/jmap"
 	"github.com/jmapd/jmapd/store"
-	"github.com/jmapd/jmapd/store/badger"
 )
 
-// Accounts decides which accounts a caller reaches and what each supports.
-// Until sharing lands, a user reaches exactly their own personal account.
+// Accounts decides which accounts a caller reaches and what each supports:
+// their own, and those shared with them (internal/acl).
 type Accounts struct {
-	st store.Store
-	// caps maps a capability URN to the account-level object every account
-	// gets for it.
-	caps map[string]func(store.AccountID) any
+	st  store.Store
+	dir *acl.Directory
+	// caps maps a capability URN to the account-level object an account
+	// gets for it, with false for an account that does not have it.
+	caps map[string]func(AccountInfo) (any, bool)
 	// provisioners create what a new account starts with (the default
 	// mailboxes); they run once per account, on its first use.
 	provisioners []func(tx store.Tx, acct store.AccountID) error
@@ -74,115 +75,292 @@ var _ jmap.Accounts = (*Accounts)(nil)
 
 // NewAccounts returns the account model over st.
 func NewAccounts(st store.Store) *Accounts {
-	return &Accounts{st: st, caps: map[string]func(store.AccountID) any{}}
+	return &Accounts{st: st, dir: acl.NewDirectory(), caps: map[string]func(AccountInfo) (any, bool){}}
 }
 
-// AddCapability makes every account support urn with the account-level
-// object value returns.
-func (a *Accounts) AddCapability(urn string, value func(store.AccountID) any) { a.caps[urn] = value }
-
-func (a *Accounts) account(p *store.Principal) *jmap.Account {
-	acct := &jmap.Account{ID: p.Account, Name: p.Email, IsPersonal: true, Capabilities: map[string]any{}}
-	for urn, f := range a.caps {
-		acct.Capabilities[urn] = f(p.Account)
-	}
-	return acct
+// AccountInfo is what decides an account's capabilities for one caller.
+type AccountInfo struct {
+	ID store.AccountID
+	// Owner is set when the caller owns the account.
+	Owner bool
+	// Rights is the union of the caller's rights over the account's
+	// mailboxes (acl.All for the owner).
+	Rights acl.Rights
+	// Caller is the principal the account is described for.
+	Caller store.PrincipalID
 }
 
-// Session lists the caller's own account as primary for every capability.
-func (a *Accounts) Session(ctx context.Context, c *jmap.Caller) ([]*jmap.Account, map[string]store.AccountID, string, error) {
-	var p *store.Principal
-	var st store.State
-	err := a.st.View(ctx, func(tx store.Tx) error {
-		var err error
-		if p, err = tx.Principals().Get(c.Principal); err != nil {
-			return err
+// AddCapability makes every account support urn for its owner, with the
+// account-level object value returns.
+func (a *Accounts) AddCapability(urn string, value func(store.AccountID) any) {
+	a.caps[urn] = func(i AccountInfo) (any, bool) {
+		if !i.Owner {
+			return nil, false
 		}
-		st, err = tx.State(store.SystemAccount, badger.PrincipalType)
-		return err
-	})
+		return value(i.ID), true
+	}
+}
+
+// AddCapabilityFor makes accounts support urn where value says so, shared
+// ones included.
+func (a *Accounts) AddCapabilityFor(urn string, value func(AccountInfo) (any, bool)) {
+	a.caps[urn] = value
+}
+
+// Directory returns the membership cache the rights are computed with.
+func (a *Accounts) Directory() *acl.Directory { return a.dir }
+
+// account builds the Account object of acct as who sees it.
+func (a *Accounts) account(tx store.Tx, who store.PrincipalID, acct store.AccountID, access *acl.Access) (*jmap.Account, error) {
+	owner, err := tx.Principals().Get(store.PrincipalID(acct))
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return nil, err
+	}
+	name := string(acct)
+	if owner != nil {
+		name = owner.Email
+	}
+	info := AccountInfo{ID: acct, Owner: access.Owner, Rights: acl.All, Caller: who}
+	if !access.Owner {
+		ids, err := mailboxIDs(tx, acct)
+		if err != nil {
+			return nil, err
+		}
+		info.Rights = access.Upper(ids)
+	}
+	out := &jmap.Account{ID: acct, Name: name, IsPersonal: access.Owner && owner != nil && !owner.Shared,
+		// RFC 8620 §2: read-only when the caller can change nothing.
+		IsReadOnly: !info.Rights.Modifies(), Capabilities: map[string]any{}}
+	for urn, f := range a.caps {
+		if v, ok := f(info); ok {
+			out.Capabilities[urn] = v
+		}
+	}
+	return out, nil
+}
+
+// mailboxIDs lists the ids of the mailboxes of acct.
+func mailboxIDs(tx store.Tx, acct store.AccountID) ([]string, error) {
+	var ids []string
+	for o, err := range tx.Scan(acct, "Mailbox") {
+		if err != nil {
+			return nil, err
+		}
+		ids = append(ids, o.ID)
+	}
+	return ids, nil
+}
+
+// listed returns the accounts other than their own that who's session
+// lists: those reachable in which they subscribed to a mailbox they can
+// see (RFC 9670 §1.4).
+func (a *Accounts) listed(tx store.Tx, who store.PrincipalID) ([]store.AccountID, error) {
+	reach, err := a.dir.Reachable(tx, who)
+	if err != nil {
+		return nil, err
+	}
+	var out []store.AccountID
+	for _, acct := range reach {
+		ok, err := a.subscribedIn(tx, who, acct)
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			out = append(out, acct)
+		}
+	}
+	return out, nil
+}
+
+// subscribedIn reports whether who subscribed to a mailbox of acct that
+// they can see.
+func (a *Accounts) subscribedIn(tx store.Tx, who store.PrincipalID, acct store.AccountID) (bool, error) {
+	var access *acl.Access
+	prefix := "sub\x00" + string(acct) + "\x00" + string(who) + "\x00"
+	for m, err := range tx.ScanMeta(prefix) {
+		if err != nil {
+			return false, err
+		}
+		if string(m.Value) != "1" {
+			continue
+		}
+		if access == nil {
+			if access, err = a.dir.Access(tx, who, acct); err != nil {
+				return false, err
+			}
+		}
+		if access.Visible(m.Key[len(prefix):]) {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+// Session lists the caller's own account, primary for every capability,
+// and the shared accounts they subscribed to something in.
+func (a *Accounts) Session(ctx context.Context, c *jmap.Caller) ([]*jmap.Account, map[string]store.AccountID, string, error) {
+	p, err := a.principal(ctx, c.Principal)
 	if err != nil {
 		return nil, nil, "", fmt.Errorf("session of %s: %w", c.Principal, err)
 	}
-	primary := map[string]store.AccountID{}
-	var accts []*jmap.Account
 	if p.Account != "" {
 		if err := a.provision(ctx, p.Account); err != nil {
 			return nil, nil, "", err
 		}
-		acct := a.account(p)
-		accts = append(accts, acct)
-		for urn := range acct.Capabilities {
-			primary[urn] = p.Account
+	}
+	var shared []store.AccountID
+	if err := a.st.View(ctx, func(tx store.Tx) error {
+		shared, err = a.listed(tx, c.Principal)
+		return err
+	}); err != nil {
+		return nil, nil, "", err
+	}
+	for _, acct := range shared {
+		if err := a.provision(ctx, acct); err != nil {
+			return nil, nil, "", err
 		}
 	}
-	return accts, primary, sessionState(c.Principal, st), nil
+	primary := map[string]store.AccountID{}
+	var accts []*jmap.Account
+	var state string
+	err = a.st.View(ctx, func(tx store.Tx) error {
+		if p.Account != "" {
+			acct, err := a.account(tx, c.Principal, p.Account, &acl.Access{Account: p.Account, Owner: true})
+			if err != nil {
+				return err
+			}
+			accts = append(accts, acct)
+			for urn := range acct.Capabilities {
+				// RFC 9670 §1.5.2: the owner URN is an account key only.
+				if urn != CapPrincipalsOwner {
+					primary[urn] = p.Account
+				}
+			}
+		}
+		for _, id := range shared {
+			access, err := a.dir.Access(tx, c.Principal, id)
+			if err != nil {
+				return err
+			}
+			acct, err := a.account(tx, c.Principal, id, access)
+			if err != nil {
+				return err
+			}
+			accts = append(accts, acct)
+		}
+		state, err = a.sessionState(tx, c.Principal)
+		return err
+	})
+	if err != nil {
+		return nil, nil, "", err
+	}
+	return accts, primary, state, nil
 }
 
-// sessionState derives the session state: the session changes when
-// principals change, so the state follows the principal type's state,
-// salted per user so that states do not leak counts.
-func sessionState(who store.PrincipalID, st store.State) string {
-	sum := sha256.Sum256(fmt.Appendf(nil, "%s\x00%d", who, st))
-	return hex.EncodeToString(sum[:6])
+func (a *Accounts) principal(ctx context.Context, id store.PrincipalID) (*store.Principal, error) {
+	var p *store.Principal
+	err := a.st.View(ctx, func(tx store.Tx) error {
+		var err error
+		p, err = tx.Principals().Get(id)
+		return err
+	})
+	return p, err
+}
+
+// sessionState derives the session state from the principals' state and
+// the grants' epoch, which together decide what a session lists, salted
+// per user so that states do not leak counts.
+func (a *Accounts) sessionState(tx store.Tx, who store.PrincipalID) (string, error) {
+	st, err := tx.State(store.SystemAccount, store.PrincipalRecords)
+	if err != nil {
+		return "", err
+	}
+	epoch, err := acl.Epoch(tx)
+	if err != nil {
+		return "", err
+	}
+	sum := sha256.Sum256(fmt.Appendf(nil, "%s\x00%d\x00%d", who, st, epoch))
+	return hex.EncodeToString(sum[:6]), nil
 }
 
 // SessionState returns the caller's session state without building the
 // session.
 func (a *Accounts) SessionState(ctx context.Context, c *jmap.Caller) (string, error) {
-	var st store.State
+	var state string
 	err := a.st.View(ctx, func(tx store.Tx) error {
 		var err error
-		st, err = tx.State(store.SystemAccount, badger.PrincipalType)
+		state, err = a.sessionState(tx, c.Principal)
 		return err
 	})
-	if err != nil {
-		return "", err
-	}
-	return sessionState(c.Principal, st), nil
+	return state, err
 }
 
-// Lookup returns the account if the caller may reach it.
+// Lookup returns the account if the caller may reach it, listed in their
+// session or not (RFC 9670 §1.4: a client must be able to subscribe).
 func (a *Accounts) Lookup(ctx context.Context, c *jmap.Caller, id store.AccountID) (*jmap.Account, error) {
-	var p *store.Principal
-	err := a.st.View(ctx, func(tx store.Tx) error {
-		var err error
-		p, err = tx.Principals().Get(c.Principal)
-		return err
-	})
-	if errors.Is(err, store.ErrNotFound) || (err == nil && p.Account != id) {
-		return nil, store.ErrNotFound
+	var acct *jmap.Account
+	provisioned := false
+	if _, ok := a.provisioned.Load(id); ok {
+		provisioned = true
 	}
-	if err != nil {
-		return nil, err
+	for {
+		err := a.st.View(ctx, func(tx store.Tx) error {
+			access, err := a.dir.Access(tx, c.Principal, id)
+			if err != nil {
+				return err
+			}
+			if access.Owner {
+				// The caller must still exist.
+				if _, err := tx.Principals().Get(c.Principal); err != nil {
+					return err
+				}
+			} else if !access.Reaches() {
+				return store.ErrNotFound
+			}
+			acct, err = a.account(tx, c.Principal, id, access)
+			return err
+		})
+		if err != nil || provisioned {
+			return acct, err
+		}
+		// A first use creates the account's default mailboxes, which the
+		// account object (isReadOnly) depends on.
+		if err := a.provision(ctx, id); err != nil {
+			return nil, err
+		}
+		provisioned = true
 	}
-	if err := a.provision(ctx, id); err != nil {
-		return nil, err
-	}
-	return a.account(p), nil
 }
 
-// Principals returns who may see changes in acct: its owner, for now.
+// Principals returns who gets push for acct: its owner and those who reach
+// it and subscribed to something in it (RFC 9670 §1.4).
 func (a *Accounts) Principals(ctx context.Context, acct store.AccountID) ([]store.PrincipalID, error) {
 	var out []store.PrincipalID
 	err := a.st.View(ctx, func(tx store.Tx) error {
-		// The owner's principal id is the account id (internal/admin).
-		p, err := tx.Principals().Get(store.PrincipalID(acct))
-		if errors.Is(err, store.ErrNotFound) {
-			return nil
-		}
+		aud, err := a.dir.Audience(tx, acct)
 		if err != nil {
 			return err
 		}
-		if p.Account == acct {
-			out = append(out, p.ID)
+		for _, p := range aud {
+			if store.AccountID(p) == acct {
+				out = append(out, p)
+				continue
+			}
+			ok, err := a.subscribedIn(tx, p, acct)
+			if err != nil {
+				return err
+			}
+			if ok {
+				out = append(out, p)
+			}
 		}
 		return nil
 	})
 	return out, err
 }
 
-// Accounts returns the accounts who sees: their own, for now.
+// Accounts returns the accounts whose changes who is told about: their
+// own and the shared ones their session lists.
 func (a *Accounts) Accounts(ctx context.Context, who store.PrincipalID) ([]store.AccountID, error) {
 	var out []store.AccountID
 	err := a.st.View(ctx, func(tx store.Tx) error {
@@ -196,7 +374,9 @@ func (a *Accounts) Accounts(ctx context.Context, who store.PrincipalID) ([]store
 		if p.Account != "" {
 			out = append(out, p.Account)
 		}
-		return nil
+		shared, err := a.listed(tx, who)
+		out = append(out, shared...)
+		return err
 	})
 	return out, err
 }

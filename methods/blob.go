@@ -40,14 +40,16 @@ type blobCapability struct {
 func registerBlob(r *jmap.Registry, st store.Store, accts *Accounts) {
 	r.AddCapability(jmap.CapBlob, struct{}{})
 	lim := r.Limits
-	accts.AddCapability(jmap.CapBlob, func(store.AccountID) any {
+	// Shared accounts too: a grantee reads the blobs of emails they may
+	// read, and uploads what they add.
+	accts.AddCapabilityFor(jmap.CapBlob, func(AccountInfo) (any, bool) {
 		names := make([]string, 0, len(blobLookups))
 		for n := range blobLookups {
 			names = append(names, n)
 		}
 		slices.Sort(names)
 		return blobCapability{MaxSizeBlobSet: lim.MaxSizeUpload, MaxDataSources: maxDataSources,
-			SupportedTypeNames: names, SupportedDigestAlgorithms: []string{"sha", "sha-256"}}
+			SupportedTypeNames: names, SupportedDigestAlgorithms: []string{"sha", "sha-256"}}, true
 	})
 	r.Handle("Blob/copy", jmap.CapCore, blobCopy)
 	r.Handle("Blob/upload", jmap.CapBlob, blobUpload)
@@ -91,7 +93,7 @@ func blobCopy(ctx context.Context, c *jmap.Call) (any, error) {
 		var info store.BlobInfo
 		var body io.ReadSeekCloser
 		if ok {
-			info, body, err = OpenBlob(ctx, c.Store(), from.ID, store.BlobID(id), 0, -1)
+			info, body, err = openBlobChecked(ctx, c, from.ID, store.BlobID(id), 0, -1)
 		}
 		if !ok || errors.Is(err, store.ErrNotFound) {
 			if resp.NotCopied == nil {
@@ -279,7 +281,7 @@ func assembleBlob(ctx context.Context, c *jmap.Call, acct store.AccountID, raw j
 			if off < 0 || (src.Length != nil && n < 0) {
 				return nil, "", jmap.InvalidProperties("offset and length must not be negative", prop), nil
 			}
-			info, body, err := OpenBlob(ctx, c.Store(), acct, store.BlobID(id), off, n)
+			info, body, err := openBlobChecked(ctx, c, acct, store.BlobID(id), off, n)
 			if errors.Is(err, store.ErrNotFound) {
 				return nil, "", jmap.InvalidProperties("unknown blob", prop), nil
 			} else if err != nil {
@@ -373,7 +375,7 @@ func blobGet(ctx context.Context, c *jmap.Call) (any, error) {
 			resp.NotFound = append(resp.NotFound, raw)
 			continue
 		}
-		info, body, err := OpenBlob(ctx, c.Store(), acct.ID, store.BlobID(id), off, n)
+		info, body, err := openBlobChecked(ctx, c, acct.ID, store.BlobID(id), off, n)
 		if errors.Is(err, store.ErrNotFound) {
 			resp.NotFound = append(resp.NotFound, raw)
 			continue
@@ -478,7 +480,7 @@ func blobLookup(ctx context.Context, c *jmap.Call) (any, error) {
 				resp.NotFound = append(resp.NotFound, raw)
 				continue
 			}
-			if _, err := tx.BlobAccess(acct.ID, store.BlobID(id)); errors.Is(err, store.ErrNotFound) {
+			if err := checkBlob(ctx, tx, acct.ID, store.BlobID(id)); errors.Is(err, store.ErrNotFound) {
 				resp.NotFound = append(resp.NotFound, raw)
 				continue
 			} else if err != nil {

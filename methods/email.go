@@ -28,21 +28,25 @@ var emailType = &jmap.Type{
 	Properties: storedEmailProps,
 	Immutable: []string{"blobId", "threadId", "size", "receivedAt", "messageId", "inReplyTo", "references",
 		"sender", "from", "to", "cc", "bcc", "replyTo", "subject", "sentAt", "hasAttachment", "preview"},
-	Validate:  validateEmailUpdate,
-	OnDestroy: destroyEmail,
+	Validate:      validateEmailUpdate,
+	OnDestroy:     destroyEmail,
+	View:          viewEmail,
+	FilterChanges: filterEmailChanges,
 }
 
 // threadType is the Thread data type (RFC 8621 §3).
 var threadType = &jmap.Type{
-	Name:       "Thread",
-	Capability: CapMail,
-	Properties: []string{"id", "emailIds"},
+	Name:          "Thread",
+	Capability:    CapMail,
+	Properties:    []string{"id", "emailIds"},
+	FilterChanges: filterThreadChanges,
 }
 
 func registerEmail(r *jmap.Registry) {
 	r.Register(emailType, "changes")
 	r.Register(threadType, "changes")
 	r.Handle("Email/import", CapMail, emailImport)
+	r.Handle("Email/copy", CapMail, emailCopy)
 	r.Handle("Email/set", CapMail, emailSet)
 	r.Handle("Email/get", CapMail, emailGet)
 	r.Handle("Email/query", CapMail, emailQuery)
@@ -405,6 +409,14 @@ func emailImport(ctx context.Context, c *jmap.Call) (any, error) {
 				continue
 			}
 			recAt := p.recAt
+			access, err := callerAccess(ctx, tx, acct.ID)
+			if err != nil {
+				return err
+			}
+			if serr := checkAddRights(access, p.item.MailboxIDs, c.ResolveID); serr != nil {
+				resp.NotCreated[cid] = serr
+				continue
+			}
 			created, serr, err := newEmail(tx, acct.ID, cnt, p.msg, p.blob, p.item.MailboxIDs, p.item.Keywords, c.ResolveID,
 				func() (time.Time, *jmap.SetError) { return recAt, nil })
 			if err != nil {
@@ -448,12 +460,29 @@ func validateEmailUpdate(ctx context.Context, tx store.Tx, acct store.AccountID,
 	if serr != nil {
 		return serr
 	}
-	oldRec, err := recordFromMap(old)
+	// The stored record, not the caller's view of it, which may lack the
+	// mailboxes they cannot see.
+	oldRec, err := loadEmail(tx, acct, str(obj["id"]))
 	if err != nil {
 		return jmap.NewSetError(jmap.ErrServerFail, "")
 	}
+	access, err := callerAccess(ctx, tx, acct)
+	if err != nil {
+		return jmap.NewSetError(jmap.ErrServerFail, "")
+	}
+	if mboxes, serr = checkEmailUpdate(access, oldRec, obj, kw, mboxes); serr != nil {
+		return serr
+	}
 	newRec := *oldRec
 	newRec.Keywords, newRec.MailboxIDs = kw, mboxes
+	noteLeft(&newRec, oldRec.MailboxIDs, mboxes)
+	if newRec.Left != nil {
+		left := make(map[string]any, len(newRec.Left))
+		for m := range newRec.Left {
+			left[m] = true
+		}
+		obj["left"] = left
+	}
 	kwAny := make(map[string]any, len(kw))
 	for k := range kw {
 		kwAny[k] = true
@@ -488,11 +517,21 @@ func recordFromMap(m map[string]any) (*emailRecord, error) {
 // destroyEmail removes an email from its thread and counts and releases its
 // blob.
 func destroyEmail(ctx context.Context, tx store.Tx, acct store.AccountID, obj map[string]any) *jmap.SetError {
-	e, err := recordFromMap(obj)
+	e, err := loadEmail(tx, acct, str(obj["id"]))
 	if err != nil {
 		return jmap.NewSetError(jmap.ErrServerFail, "")
 	}
+	access, err := callerAccess(ctx, tx, acct)
+	if err != nil {
+		return jmap.NewSetError(jmap.ErrServerFail, "")
+	}
+	if serr := checkEmailDestroy(access, e); serr != nil {
+		return serr
+	}
 	if err := removeEmail(tx, acct, e); err != nil {
+		return jmap.NewSetError(jmap.ErrServerFail, "")
+	}
+	if err := putTombstone(tx, acct, e); err != nil {
 		return jmap.NewSetError(jmap.ErrServerFail, "")
 	}
 	return nil
@@ -658,6 +697,14 @@ func emailSet(ctx context.Context, c *jmap.Call) (any, error) {
 				continue
 			}
 			obj := p.obj
+			access, err := callerAccess(ctx, tx, acct.ID)
+			if err != nil {
+				return err
+			}
+			if serr := checkAddRights(access, obj["mailboxIds"], c.ResolveID); serr != nil {
+				notCreated[cid] = serr
+				continue
+			}
 			c1, serr, err := newEmail(tx, acct.ID, cnt, p.msg, p.blob, obj["mailboxIds"], obj["keywords"], c.ResolveID,
 				func() (time.Time, *jmap.SetError) {
 					v, ok := obj["receivedAt"]
@@ -740,6 +787,10 @@ func threadGet(ctx context.Context, c *jmap.Call) (any, error) {
 			return err
 		}
 		resp.State = jmap.FormatState(uint64(st))
+		access, err := callerAccess(ctx, tx, acct.ID)
+		if err != nil {
+			return err
+		}
 		seen := map[string]bool{}
 		for _, raw := range *args.IDs {
 			if seen[raw] {
@@ -754,9 +805,18 @@ func threadGet(ctx context.Context, c *jmap.Call) (any, error) {
 			} else if err != nil {
 				return err
 			}
+			// RFC 8621 §9.5: only the emails the caller may read.
+			ids, err := threadReadable(tx, access, acct.ID, t)
+			if err != nil {
+				return err
+			}
+			if len(ids) == 0 {
+				resp.NotFound = append(resp.NotFound, raw)
+				continue
+			}
 			out := map[string]any{"id": t.ID}
 			if args.Properties == nil || slices.Contains(*args.Properties, "emailIds") {
-				out["emailIds"] = t.EmailIDs
+				out["emailIds"] = ids
 			}
 			b, err := json.Marshal(out)
 			if err != nil {

@@ -319,7 +319,7 @@ func (b *builder) buildPart(obj map[string]any, top map[string]bool) (*part, *jm
 			b.missing = append(b.missing, blobID)
 			return p, nil
 		}
-		_, body, err := OpenBlob(b.ctx, b.c.Store(), b.acct, store.BlobID(id), 0, -1)
+		_, body, err := openBlobChecked(b.ctx, b.c, b.acct, store.BlobID(id), 0, -1)
 		if errors.Is(err, store.ErrNotFound) {
 			b.missing = append(b.missing, blobID)
 			return p, nil

@@ -171,10 +171,11 @@ func splitPartBlobID(id string) (msgBlob, partID string, ok bool) {
 	return b, string(raw), true
 }
 
-// OpenBlob opens a blob of acct: a stored blob, or the decoded content of a
+// openBlob opens a blob of acct: a stored blob, or the decoded content of a
 // body part named by partBlobID. It answers store.ErrNotFound for anything
-// the account may not read.
-func OpenBlob(ctx context.Context, st store.Store, acct store.AccountID, id store.BlobID, off, n int64) (store.BlobInfo, io.ReadSeekCloser, error) {
+// the account may not read; what the caller may read within the account is
+// for openBlobChecked to decide.
+func openBlob(ctx context.Context, st store.Store, acct store.AccountID, id store.BlobID, off, n int64) (store.BlobInfo, io.ReadSeekCloser, error) {
 	msgBlob, partID, ok := splitPartBlobID(string(id))
 	if !ok {
 		return st.Blobs().Open(ctx, acct, id, off, n)
@@ -206,7 +207,7 @@ func (readSeekNopCloser) Close() error { return nil }
 // openMessage parses the message in a blob, which may be a part blob id
 // (an attached message/rfc822 part).
 func openMessage(ctx context.Context, st store.Store, acct store.AccountID, blob string) (*mime.Message, error) {
-	_, body, err := OpenBlob(ctx, st, acct, store.BlobID(blob), 0, -1)
+	_, body, err := openBlob(ctx, st, acct, store.BlobID(blob), 0, -1)
 	if err != nil {
 		return nil, err
 	}
@@ -589,18 +590,23 @@ func bodyValues(m *mime.Message, textBody, htmlBody []*mime.Part, args *emailGet
 // listing the ids that name none in notFound.
 func loadEmails(tx store.Tx, c *jmap.Call, acct store.AccountID, raws []string) (records []*emailRecord, notFound []string, err error) {
 	notFound = []string{}
+	access, err := callAccess(c, tx, acct)
+	if err != nil {
+		return nil, nil, err
+	}
 	for _, raw := range raws {
 		id, ok := c.ResolveID(raw)
 		var e *emailRecord
 		if ok {
 			e, err = loadEmail(tx, acct, id)
 		}
-		if !ok || errors.Is(err, store.ErrNotFound) {
+		if !ok || errors.Is(err, store.ErrNotFound) || (err == nil && !readableIn(access, e.MailboxIDs)) {
 			notFound = append(notFound, raw)
 			continue
 		} else if err != nil {
 			return nil, nil, err
 		}
+		e.MailboxIDs = visibleMailboxes(access, e.MailboxIDs)
 		records = append(records, e)
 	}
 	return records, notFound, nil

@@ -98,6 +98,27 @@ func indexedQuery(ctx context.Context, c *jmap.Call, tx store.Tx, acct store.Acc
 			return nil, 0, nil, false, nil
 		}
 	}
+	// Someone who may read only part of a shared account gets the index
+	// of a mailbox they may read whole, and nothing from one they may
+	// not; anything else is filtered email by email.
+	access, err := callerAccess(ctx, tx, acct)
+	if err != nil {
+		return nil, 0, nil, false, err
+	}
+	if !access.Owner && mbox == allMail {
+		return nil, 0, nil, false, nil
+	}
+	if !access.Readable(mbox) {
+		zero := 0
+		var total *int
+		if args.CalculateTotal {
+			total = &zero
+		}
+		if args.Anchor != nil {
+			return nil, 0, nil, false, jmap.NewMethodError(jmap.ErrAnchorNotFound, "")
+		}
+		return []string{}, 0, total, true, nil
+	}
 	desc := true
 	switch len(args.Sort) {
 	case 0:

@@ -418,6 +418,10 @@ func emailResults(ctx context.Context, c *jmap.Call, tx store.Tx, acct store.Acc
 	if err != nil {
 		return nil, err
 	}
+	access, err := callerAccess(ctx, tx, acct)
+	if err != nil {
+		return nil, err
+	}
 	var all []*emailRecord
 	n := 0
 	for o, err := range tx.Scan(acct, "Email") {
@@ -431,6 +435,12 @@ func emailResults(ctx context.Context, c *jmap.Call, tx store.Tx, acct store.Acc
 		if err != nil {
 			return nil, err
 		}
+		// RFC 8621 §9.5: what the caller may not read does not exist,
+		// nor do the mailboxes they cannot see.
+		if !readableIn(access, e.MailboxIDs) {
+			continue
+		}
+		e.MailboxIDs = visibleMailboxes(access, e.MailboxIDs)
 		all = append(all, e)
 		q.threads[e.ThreadID] = append(q.threads[e.ThreadID], e)
 	}
@@ -519,6 +529,10 @@ func emailQueryChanges(ctx context.Context, c *jmap.Call) (any, error) {
 		return nil, err
 	}
 	return jmap.RunQueryChanges(ctx, c, &args.QueryChangesArgs, CapMail, "Email", func(tx store.Tx, acct store.AccountID, set *jmap.ChangeSet) ([]string, error) {
+		// Ids the caller may not read never appear, even as removed.
+		if err := filterEmailChanges(ctx, tx, acct, set); err != nil {
+			return nil, err
+		}
 		changed := len(set.Created) + len(set.Updated) + len(set.Destroyed)
 		if (args.CollapseThreads || dependsOnThread(&args.QueryChangesArgs)) && changed > 0 {
 			return nil, jmap.NewMethodError(jmap.ErrCannotCalculateChanges, "")

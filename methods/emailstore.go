@@ -38,6 +38,9 @@ type emailRecord struct {
 	SentAt        *string         `json:"sentAt"`
 	HasAttachment bool            `json:"hasAttachment"`
 	Preview       string          `json:"preview"`
+	// Left lists the mailboxes the email was taken out of, so that /changes
+	// can tell someone who could read it there that it is gone for them.
+	Left map[string]bool `json:"left,omitempty"`
 }
 
 // storedEmailProps are the Email properties the record answers without

@@ -11,6 +11,9 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/rs/zerolog"
+
+	"github.com/jmapd/jmapd/internal/acl"
 	"github.com/jmapd/jmapd/jmap"
 	"github.com/jmapd/jmapd/store"
 )
@@ -64,15 +67,18 @@ var mailboxType = &jmap.Type{
 	Name:       "Mailbox",
 	Capability: CapMail,
 	Properties: []string{"id", "name", "parentId", "role", "sortOrder", "totalEmails", "unreadEmails",
-		"totalThreads", "unreadThreads", "myRights", "isSubscribed"},
+		"totalThreads", "unreadThreads", "myRights", "isSubscribed", "shareWith"},
 	ServerSet: append([]string{"myRights"}, countProps...),
-	PerUser:   []string{"myRights", "isSubscribed"},
+	PerUser:   []string{"myRights", "isSubscribed", "shareWith"},
 	IDRefs:    []string{"parentId"},
 	Defaults: func() map[string]any {
-		return map[string]any{"parentId": nil, "role": nil, "sortOrder": float64(0), "isSubscribed": true,
+		return map[string]any{"parentId": nil, "role": nil, "sortOrder": float64(0), "isSubscribed": true, "shareWith": nil,
 			"totalEmails": float64(0), "unreadEmails": float64(0), "totalThreads": float64(0), "unreadThreads": float64(0)}
 	},
 	View:                    viewMailbox,
+	FilterChanges:           filterMailboxChanges,
+	OptIn:                   map[string]string{"shareWith": CapMailShare},
+	PerUserInReadOnly:       true,
 	Validate:                validateMailbox,
 	OnDestroy:               destroyMailbox,
 	Filter:                  mailboxFilter,
@@ -101,12 +107,16 @@ func cmpNum(a, b any) int {
 
 func registerMailbox(r *jmap.Registry, accts *Accounts) {
 	r.AddCapability(CapMail, struct{}{})
+	r.AddCapability(CapMailShare, struct{}{})
 	lim := r.Limits
-	accts.AddCapability(CapMail, func(store.AccountID) any {
+	accts.AddCapabilityFor(CapMail, func(i AccountInfo) (any, bool) {
 		return mailCapability{MaxMailboxDepth: maxMailboxDepth, MaxSizeMailboxName: maxSizeMailboxName,
 			MaxSizeAttachmentsPerEmail: lim.MaxSizeUpload, EmailQuerySortOptions: emailSortOptions,
-			MayCreateTopLevelMailbox: true}
+			// RFC 8621 §1.3.1: top-level mailboxes are the owner's.
+			MayCreateTopLevelMailbox: i.Owner}, true
 	})
+	// draft-ietf-jmap-mail-sharing §1.2.1: {} in every account with mail.
+	accts.AddCapabilityFor(CapMailShare, func(AccountInfo) (any, bool) { return struct{}{}, true })
 	accts.AddProvisioner(provisionMailboxes)
 	r.Register(mailboxType, "get", "changes")
 	r.Handle("Mailbox/set", CapMail, mailboxSet)
@@ -123,6 +133,7 @@ func provisionMailboxes(tx store.Tx, acct store.AccountID) error {
 		}
 		m := mailboxType.Defaults()
 		delete(m, "isSubscribed")
+		delete(m, "shareWith")
 		m["id"], m["name"], m["role"], m["sortOrder"] = id, d.name, d.role, float64(d.order)
 		b, err := json.Marshal(m)
 		if err != nil {
@@ -159,16 +170,87 @@ func viewMailbox(ctx context.Context, tx store.Tx, acct store.AccountID, obj map
 	if c != nil {
 		who = c.Principal
 	}
-	sub, err := subscribed(tx, acct, who, str(obj["id"]))
+	id := str(obj["id"])
+	access, err := callerAccess(ctx, tx, acct)
+	if err != nil {
+		return err
+	}
+	if !access.Visible(id) {
+		return jmap.ErrHidden
+	}
+	// A parent the caller cannot see does not exist for them: the mailbox
+	// shows at the top of its visible ancestors (RFC 8621 §9.5).
+	if !access.Owner {
+		p := str(obj["parentId"])
+		for p != "" && !access.Visible(p) {
+			b, err := tx.Get(acct, "Mailbox", p)
+			if err != nil {
+				return err
+			}
+			var m struct {
+				ParentID string `json:"parentId"`
+			}
+			if err := json.Unmarshal(b, &m); err != nil {
+				return err
+			}
+			p = m.ParentID
+		}
+		if p == "" {
+			obj["parentId"] = nil
+		} else {
+			obj["parentId"] = p
+		}
+	}
+	sub, err := subscribed(tx, acct, who, id)
 	if err != nil {
 		return err
 	}
 	obj["isSubscribed"] = sub
-	rights := make(map[string]any, len(allRights))
-	for k, v := range allRights {
-		rights[k] = v
+	obj["myRights"] = access.Rights(id).Map(usingShare(ctx))
+	sw, err := acl.ShareWith(tx, acct, id)
+	if err != nil {
+		return err
 	}
-	obj["myRights"] = rights
+	if len(sw) == 0 {
+		obj["shareWith"] = nil // RFC 9670 §4: null when shared with nobody
+	} else {
+		m := make(map[string]any, len(sw))
+		for p, r := range sw {
+			m[string(p)] = r.Map(true)
+		}
+		obj["shareWith"] = m
+	}
+	return nil
+}
+
+// filterMailboxChanges hides from a /changes answer the mailboxes the
+// caller cannot see; one that became invisible is reported destroyed.
+func filterMailboxChanges(ctx context.Context, tx store.Tx, acct store.AccountID, set *jmap.ChangeSet) error {
+	access, err := callerAccess(ctx, tx, acct)
+	if err != nil || access.Owner {
+		return err
+	}
+	created, updated := set.Created[:0], set.Updated[:0]
+	for _, id := range set.Created {
+		if access.Visible(id) {
+			created = append(created, id)
+		}
+	}
+	for _, id := range set.Updated {
+		switch {
+		case access.Visible(id):
+			updated = append(updated, id)
+		case access.Lost(id):
+			set.Destroyed = append(set.Destroyed, id)
+		}
+	}
+	destroyed := set.Destroyed[:0]
+	for _, id := range set.Destroyed {
+		if access.SeesAll() || access.Lost(id) {
+			destroyed = append(destroyed, id)
+		}
+	}
+	set.Created, set.Updated, set.Destroyed = created, updated, destroyed
 	return nil
 }
 
@@ -186,6 +268,13 @@ func validName(s string) bool {
 
 func validateMailbox(ctx context.Context, tx store.Tx, acct store.AccountID, obj, old map[string]any) *jmap.SetError {
 	id := str(obj["id"])
+	access, err := callerAccess(ctx, tx, acct)
+	if err != nil {
+		return jmap.NewSetError(jmap.ErrServerFail, "")
+	}
+	if serr := checkMailboxRights(tx, acct, access, obj, old); serr != nil {
+		return serr
+	}
 	name, ok := obj["name"].(string)
 	if !ok || !validName(name) {
 		return jmap.InvalidProperties(fmt.Sprintf("name must be 1 to %d octets of UTF-8 without control characters", maxSizeMailboxName), "name")
@@ -260,6 +349,9 @@ func validateMailbox(ctx context.Context, tx store.Tx, acct store.AccountID, obj
 			return jmap.InvalidProperties(fmt.Sprintf("mailbox %s already has the role %q", oid, role), "role")
 		}
 	}
+	if serr := applyShareWith(ctx, tx, acct, access, obj, old); serr != nil {
+		return serr
+	}
 	// isSubscribed is stored per user, outside the shared record.
 	c := jmap.CallerFrom(ctx)
 	if c != nil {
@@ -275,6 +367,13 @@ func validateMailbox(ctx context.Context, tx store.Tx, acct store.AccountID, obj
 			}
 			if err := tx.PutMeta(subscriptionKey(acct, c.Principal, id), []byte(v)); err != nil {
 				return jmap.NewSetError(jmap.ErrServerFail, "")
+			}
+			// Subscribing in someone else's account can change which
+			// accounts the session lists (RFC 9670 §1.4).
+			if !access.Owner {
+				if err := acl.BumpEpoch(tx); err != nil {
+					return jmap.NewSetError(jmap.ErrServerFail, "")
+				}
 			}
 		}
 	}
@@ -307,6 +406,13 @@ const onDestroyRemoveEmailsKey ctxKey = iota
 
 func destroyMailbox(ctx context.Context, tx store.Tx, acct store.AccountID, obj map[string]any) *jmap.SetError {
 	id := str(obj["id"])
+	access, err := callerAccess(ctx, tx, acct)
+	if err != nil {
+		return jmap.NewSetError(jmap.ErrServerFail, "")
+	}
+	if !access.Rights(id).Delete {
+		return jmap.NewSetError(jmap.SetForbidden, "you may not delete this mailbox")
+	}
 	for o, err := range tx.Scan(acct, "Mailbox") {
 		if err != nil {
 			return jmap.NewSetError(jmap.ErrServerFail, "")
@@ -326,6 +432,9 @@ func destroyMailbox(ctx context.Context, tx store.Tx, acct store.AccountID, obj 
 		return jmap.NewSetError(jmap.SetForbidden, "the inbox cannot be destroyed")
 	}
 	if removeEmails {
+		if !access.Rights(id).RemoveItems {
+			return jmap.NewSetError(jmap.SetForbidden, "you may not remove the emails of this mailbox")
+		}
 		if err := removeMailboxEmails(tx, acct, id); err != nil {
 			return jmap.NewSetError(jmap.ErrServerFail, "")
 		}
@@ -346,6 +455,9 @@ func destroyMailbox(ctx context.Context, tx store.Tx, acct store.AccountID, obj 
 			return jmap.NewSetError(jmap.ErrServerFail, "")
 		}
 	}
+	if err := acl.ForgetMailbox(tx, acct, id); err != nil {
+		return jmap.NewSetError(jmap.ErrServerFail, "")
+	}
 	return nil
 }
 
@@ -361,7 +473,13 @@ func mailboxSet(ctx context.Context, c *jmap.Call) (any, error) {
 		return nil, err
 	}
 	ctx = context.WithValue(ctx, onDestroyRemoveEmailsKey, args.OnDestroyRemoveEmails)
-	return mailboxType.SetWith(ctx, c, &args.SetArgs)
+	resp, err := mailboxType.SetWith(ctx, c, &args.SetArgs)
+	if notices, _ := c.Memo(noticesMemo{}).([]shareNotice); err == nil && len(notices) > 0 {
+		if err := deliverNotices(ctx, c.Store(), notices); err != nil {
+			zerolog.Ctx(ctx).Error().Err(err).Msg("share notices")
+		}
+	}
+	return resp, err
 }
 
 func mailboxFilter(cond map[string]any) (func(map[string]any) bool, error) {
@@ -512,6 +630,9 @@ func mailboxQueryChanges(ctx context.Context, c *jmap.Call) (any, error) {
 		return nil, err
 	}
 	return jmap.RunQueryChanges(ctx, c, &args.QueryChangesArgs, CapMail, "Mailbox", func(tx store.Tx, acct store.AccountID, set *jmap.ChangeSet) ([]string, error) {
+		if err := filterMailboxChanges(ctx, tx, acct, set); err != nil {
+			return nil, err
+		}
 		ids, err := mailboxTree(ctx, c, tx, acct, args.Filter, args.Sort, args.SortAsTree, args.FilterAsTree)
 		if err != nil {
 			return nil, err
@@ -524,11 +645,17 @@ func mailboxQueryChanges(ctx context.Context, c *jmap.Call) (any, error) {
 			// return the ids of extra Foos in addition that may have been
 			// in the old results but are not in the new results".
 			if len(set.Created)+len(set.Updated)+len(set.Destroyed) > 0 {
+				access, err := callerAccess(ctx, tx, acct)
+				if err != nil {
+					return nil, err
+				}
 				for o, err := range tx.Scan(acct, "Mailbox") {
 					if err != nil {
 						return nil, err
 					}
-					set.Updated = append(set.Updated, o.ID)
+					if access.Visible(o.ID) {
+						set.Updated = append(set.Updated, o.ID)
+					}
 				}
 			}
 		}

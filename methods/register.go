@@ -21,6 +21,7 @@ func Register(r *jmap.Registry, st store.Store, accts *Accounts, opt Options) {
 	registerMailbox(r, accts)
 	registerEmail(r)
 	registerSnippet(r)
+	registerPrincipal(r, accts)
 	if opt.TestTypes {
 		registerNote(r, accts)
 	}

@@ -301,10 +301,16 @@ func emailParse(ctx context.Context, c *jmap.Call) (any, error) {
 		}
 		// RFC 8621 §4.9: parsed maps "blob id to parsed Email", so a
 		// "#creationId" is answered under the blob id it stands for.
-		m, err := openMessage(ctx, c.Store(), acct.ID, id)
+		var m *mime.Message
+		err := c.Store().View(ctx, func(tx store.Tx) error {
+			return checkBlob(ctx, tx, acct.ID, store.BlobID(id))
+		})
+		if err == nil {
+			m, err = openMessage(ctx, c.Store(), acct.ID, id)
+		}
 		if errors.Is(err, store.ErrNotFound) {
 			// Either no such blob, or a blob that is not a message.
-			if _, body, oerr := OpenBlob(ctx, c.Store(), acct.ID, store.BlobID(id), 0, 0); oerr == nil {
+			if _, body, oerr := openBlobChecked(ctx, c, acct.ID, store.BlobID(id), 0, 0); oerr == nil {
 				body.Close()
 				resp.NotParsable = append(resp.NotParsable, id)
 			} else {

@@ -17,6 +17,16 @@ type Audience interface {
 	Accounts(ctx context.Context, who store.PrincipalID) ([]store.AccountID, error)
 }
 
+// SystemStates is an Audience that also reports the states of types whose
+// records live in the system account but which each user sees in an
+// account of their own (RFC 9670's Principal, whose state depends on who
+// asks).
+type SystemStates interface {
+	// SystemStates returns, by account and type, those states as who
+	// sees them.
+	SystemStates(ctx context.Context, who store.PrincipalID) (map[store.AccountID]map[string]string, error)
+}
+
 // StateChange is the object pushed to clients (RFC 8620 §7.1).
 type StateChange struct {
 	Type    string                       `json:"@type"`
@@ -157,11 +167,16 @@ func (b *Broker) publish(changes []store.StateChange) {
 	}
 	b.mu.Unlock()
 	byAcct := map[store.AccountID][]store.StateChange{}
+	system := map[string]bool{}
 	for _, c := range changes {
 		if c.Account == store.SystemAccount {
+			system[c.Type] = true
 			continue
 		}
 		byAcct[c.Account] = append(byAcct[c.Account], c)
+	}
+	if len(system) > 0 {
+		b.publishSystem(system)
 	}
 	for acct, cs := range byAcct {
 		who, err := b.aud.Principals(context.Background(), acct)
@@ -184,6 +199,44 @@ func (b *Broker) publish(changes []store.StateChange) {
 		for _, s := range targets {
 			for i, c := range cs {
 				s.add(acct, c.Type, states[i])
+			}
+		}
+	}
+}
+
+// publishSystem tells every subscriber the new states, as they see them,
+// of the system types a commit changed.
+func (b *Broker) publishSystem(types map[string]bool) {
+	ss, ok := b.aud.(SystemStates)
+	if !ok {
+		return
+	}
+	b.mu.Lock()
+	who := make([]store.PrincipalID, 0, len(b.subs))
+	for p := range b.subs {
+		who = append(who, p)
+	}
+	b.mu.Unlock()
+	for _, p := range who {
+		states, err := ss.SystemStates(context.Background(), p)
+		if err != nil {
+			b.log.Warn().Err(err).Str("user", string(p)).Msg("push system states")
+			continue
+		}
+		b.mu.Lock()
+		var targets []*Subscription
+		for s := range b.subs[p] {
+			targets = append(targets, s)
+		}
+		b.mu.Unlock()
+		for acct, m := range states {
+			for typ, st := range m {
+				if !types[typ] {
+					continue
+				}
+				for _, s := range targets {
+					s.add(acct, typ, st)
+				}
 			}
 		}
 	}
@@ -230,5 +283,22 @@ func (b *Broker) visibleStates(ctx context.Context, who store.PrincipalID) (map[
 		}
 		return nil
 	})
-	return out, err
+	if err != nil {
+		return nil, err
+	}
+	if ss, ok := b.aud.(SystemStates); ok {
+		states, err := ss.SystemStates(ctx, who)
+		if err != nil {
+			return nil, err
+		}
+		for a, m := range states {
+			if out[string(a)] == nil {
+				out[string(a)] = map[string]string{}
+			}
+			for typ, st := range m {
+				out[string(a)][typ] = st
+			}
+		}
+	}
+	return out, nil
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/gorilla/mux"
 	"github.com/rs/zerolog"
 
+	"github.com/jmapd/jmapd/internal/acl"
 	"github.com/jmapd/jmapd/internal/admin"
 	"github.com/jmapd/jmapd/internal/auth"
 	"github.com/jmapd/jmapd/internal/config"
@@ -111,7 +112,7 @@ func New(ctx context.Context, opt Options) (*Server, error) {
 	broker := push.NewBroker(st, accts, log)
 	js := &jmap.Server{Registry: s.reg, BaseURL: s.url, Auth: s.authenticate,
 		OpenBlob: func(ctx context.Context, acct store.AccountID, id store.BlobID, off, n int64) (store.BlobInfo, io.ReadSeekCloser, error) {
-			return methods.OpenBlob(ctx, st, acct, id, off, n)
+			return accts.OpenBlob(ctx, acct, id, off, n)
 		}}
 	s.push = push.NewEndpoints(broker, push.Options{BaseURL: s.url, Runner: js, Limits: lim,
 		AllowedOrigins: cfg.Push.AllowedOrigins, MaxConnsPerUser: cfg.Push.MaxConnectionsPerUser})
@@ -171,7 +172,7 @@ func New(ctx context.Context, opt Options) (*Server, error) {
 	s.bg.Add(2)
 	go func() {
 		defer s.bg.Done()
-		if err := admin.ServeListener(bgctx, adminLn, st, log, s.adminChanged); err != nil && bgctx.Err() == nil {
+		if err := admin.ServeListener(admin.WithSharer(bgctx, Share), adminLn, st, log, s.adminChanged); err != nil && bgctx.Err() == nil {
 			log.Error().Err(err).Msg("admin socket stopped")
 		}
 	}()
@@ -180,6 +181,16 @@ func New(ctx context.Context, opt Options) (*Server, error) {
 		s.collectBlobs(bgctx)
 	}()
 	return s, nil
+}
+
+// Share is the admin.Sharer of "jmapd share", for a server and for admin
+// commands that open the store themselves.
+func Share(ctx context.Context, st store.Store, acct store.AccountID, grantee store.PrincipalID, mailbox string, r acl.Rights) error {
+	err := methods.Share(ctx, st, acct, grantee, mailbox, r)
+	if errors.Is(err, methods.ErrNoMailbox) || errors.Is(err, methods.ErrAmbiguousMailbox) {
+		return admin.Usage(err)
+	}
+	return err
 }
 
 // URL is the base URL the server advertises.

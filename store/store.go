@@ -37,6 +37,10 @@ type PrincipalID string
 // principals.
 const SystemAccount AccountID = "_"
 
+// PrincipalRecords is the record type principals are stored under in
+// SystemAccount; its state changes whenever a principal does.
+const PrincipalRecords = "Principal"
+
 // State is a monotonically increasing counter for one (account, type).
 type State uint64
 

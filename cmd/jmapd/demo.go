@@ -6,8 +6,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jmapd/jmapd/internal/acl"
 	"github.com/jmapd/jmapd/internal/admin"
 	"github.com/jmapd/jmapd/methods"
+	"github.com/jmapd/jmapd/server"
 	"github.com/jmapd/jmapd/store"
 )
 
@@ -41,6 +43,11 @@ func seedDemoMail(ctx context.Context, st store.Store) error {
 			demoMessage(bob, alice, "Lunch on Friday?", "lunch", "", now.Add(30*time.Minute),
 				"Hi Alice,\n\nShall we try the new café on Friday at noon?\n\nBob\n"),
 		},
+		admin.DemoSupport: {
+			demoMessage("Carol Customer <carol@customer.test>", "Support <"+admin.DemoSupport+">", "The printer is jammed again",
+				"printer", "", now.Add(50*time.Minute),
+				"Hello support,\n\nthe printer on the second floor is jammed again. Could someone have a look?\n\nCarol\n"),
+		},
 		admin.DemoBob: {
 			welcome(admin.DemoBob),
 			demoMessage(alice, bob, "Re: Lunch on Friday?", "lunch-re", "lunch", now.Add(45*time.Minute),
@@ -61,6 +68,35 @@ func seedDemoMail(ctx context.Context, st store.Store) error {
 		}
 		if err := methods.ImportMessages(ctx, st, acct, "inbox", raws); err != nil {
 			return fmt.Errorf("seed %s: %w", email, err)
+		}
+	}
+	return shareDemo(ctx, st)
+}
+
+// shareDemo lets the team (Alice and Bob) work in the support mailbox and
+// subscribes them to it, so that their clients show it at once.
+func shareDemo(ctx context.Context, st store.Store) error {
+	ids := map[string]*store.Principal{}
+	err := st.View(ctx, func(tx store.Tx) error {
+		for _, e := range []string{admin.DemoSupport, admin.DemoTeam, admin.DemoAlice, admin.DemoBob} {
+			p, err := tx.Principals().ByEmail(e)
+			if err != nil {
+				return fmt.Errorf("find %s: %w", e, err)
+			}
+			ids[e] = p
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	support := ids[admin.DemoSupport].Account
+	if err := server.Share(ctx, st, support, ids[admin.DemoTeam].ID, "", acl.Write); err != nil {
+		return fmt.Errorf("share %s: %w", admin.DemoSupport, err)
+	}
+	for _, u := range []string{admin.DemoAlice, admin.DemoBob} {
+		if err := methods.Subscribe(ctx, st, support, ids[u].ID); err != nil {
+			return fmt.Errorf("subscribe %s: %w", u, err)
 		}
 	}
 	return nil

@@ -37,6 +37,8 @@ const usage = `usage: jmapd COMMAND [ARGS] [--data DIR]
   group   add EMAIL [--name NAME] [--member EMAIL]... [--archive] [--company]
   group   member add|remove GROUP_EMAIL MEMBER_EMAIL
   shared  add EMAIL [--name NAME]
+  share   ACCOUNT_EMAIL --with PRINCIPAL_EMAIL --rights read|readAdvanced|write|manage|none
+          [--mailbox NAME]
   token   create EMAIL [--name NAME] | list EMAIL | revoke TOKEN_ID
 
 Admin commands talk to a running server through DIR/admin.sock, or open
@@ -98,7 +100,7 @@ func adminCommand(args []string, stdin io.Reader, stdout io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("%w (is another process using %s?)", err, dir)
 	}
-	err = admin.Run(ctx, st, args, stdin, stdout)
+	err = admin.Run(admin.WithSharer(ctx, server.Share), st, args, stdin, stdout)
 	if cerr := st.Close(); err == nil && cerr != nil {
 		err = fmt.Errorf("close store: %w", cerr)
 	}

@@ -125,12 +125,25 @@ func TestCLI_Demo(t *testing.T) {
 	}
 	var sess struct {
 		PrimaryAccounts map[string]string `json:"primaryAccounts"`
+		Accounts        map[string]struct {
+			Name       string `json:"name"`
+			IsPersonal bool   `json:"isPersonal"`
+		} `json:"accounts"`
 	}
 	err = json.NewDecoder(resp.Body).Decode(&sess)
 	resp.Body.Close()
 	acct := sess.PrimaryAccounts["urn:ietf:params:jmap:mail"]
 	if err != nil || acct == "" {
 		t.Fatalf("session: %v %+v", err, sess)
+	}
+	// The team works in the support mailbox: it is shared with the group
+	// and the demo users are subscribed, so it is in the session.
+	support := false
+	for _, a := range sess.Accounts {
+		support = support || (a.Name == "support@example.test" && !a.IsPersonal)
+	}
+	if !support {
+		t.Errorf("alice's session lacks the shared support account: %+v", sess.Accounts)
 	}
 	q := `{"using":["urn:ietf:params:jmap:core","urn:ietf:params:jmap:mail"],"methodCalls":[["Email/query",{"accountId":"` + acct + `","calculateTotal":true},"q"]]}`
 	req, _ = http.NewRequest(http.MethodPost, base+"/jmap/api", strings.NewReader(q))
@@ -145,8 +158,8 @@ func TestCLI_Demo(t *testing.T) {
 	}
 	err = json.NewDecoder(resp.Body).Decode(&r)
 	resp.Body.Close()
-	if err != nil || len(r.MethodResponses) != 1 || !strings.Contains(string(r.MethodResponses[0][1]), `"total":2`) {
-		t.Fatalf("alice's mail: %v %s", err, r.MethodResponses)
+	if err != nil || len(r.MethodResponses) != 1 || !strings.Contains(string(r.MethodResponses[0][1]), `"total":3`) {
+		t.Fatalf("alice's mail (welcome, lunch, the share notice): %v %s", err, r.MethodResponses)
 	}
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)

@@ -63,6 +63,9 @@ var flagKinds = map[string]flagKind{
 	"member":         listFlag,
 	"archive":        boolFlag,
 	"company":        boolFlag,
+	"with":           valueFlag,
+	"rights":         valueFlag,
+	"mailbox":        valueFlag,
 }
 
 // globalFlags are accepted by every command.
@@ -98,6 +101,9 @@ func init() {
 			usage: "GROUP_EMAIL MEMBER_EMAIL", write: true, run: groupMemberRemove},
 		{words: []string{"shared", "add"}, args: []string{"EMAIL"}, flags: []string{"name"},
 			usage: "EMAIL [--name NAME]", write: true, run: sharedAdd},
+		{words: []string{"share"}, args: []string{"ACCOUNT_EMAIL"}, flags: []string{"with", "rights", "mailbox"},
+			usage: "ACCOUNT_EMAIL --with PRINCIPAL_EMAIL --rights read|readAdvanced|write|manage|none [--mailbox NAME]",
+			write: true, run: share},
 		{words: []string{"token", "create"}, args: []string{"EMAIL"}, flags: []string{"name"},
 			usage: "EMAIL [--name NAME]", write: true, run: tokenCreate},
 		{words: []string{"token", "list"}, args: []string{"EMAIL"}, usage: "EMAIL [--json]", run: tokenList},

@@ -490,7 +490,14 @@ func TestRun_ErrorsChangeNothing(t *testing.T) {
 		{"token list unknown user", "", []string{"token", "list", "nobody@example.test"}, "unknown user"},
 		{"revoke unknown token", "", []string{"token", "revoke", "nosuchtoken"}, "unknown token"},
 		{"revoke without id", "", []string{"token", "revoke"}, "missing TOKEN_ID"},
-		{"share is not an admin command here", "", []string{"share", "alice@example.test", "--with", "bob@example.test"}, `unknown command "share"`},
+		{"share without --with", "", []string{"share", "alice@example.test", "--rights", "read"}, "--with"},
+		{"share without --rights", "", []string{"share", "alice@example.test", "--with", "bob@example.test"}, "--rights"},
+		{"share unknown level", "", []string{"share", "alice@example.test", "--with", "bob@example.test", "--rights", "admin"}, `unknown level "admin"`},
+		{"share unknown account", "", []string{"share", "nobody@example.test", "--with", "bob@example.test", "--rights", "read"}, "no account nobody@example.test"},
+		{"share with unknown", "", []string{"share", "alice@example.test", "--with", "nobody@example.test", "--rights", "read"}, "no user or group nobody@example.test"},
+		{"share with oneself", "", []string{"share", "alice@example.test", "--with", "alice@example.test", "--rights", "read"}, "owns the account"},
+		{"share with a shared mailbox", "", []string{"share", "alice@example.test", "--with", "support@example.test", "--rights", "read"}, "is a shared mailbox"},
+		{"share empty mailbox name", "", []string{"share", "alice@example.test", "--with", "bob@example.test", "--rights", "read", "--mailbox="}, "--mailbox needs a name"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -177,7 +177,9 @@ func newPrincipal(tx store.Tx, p *store.Principal) error {
 		return err
 	}
 	p.ID = store.PrincipalID(id)
-	if p.Type == store.Individual {
+	// Users and shared mailboxes own an account; so does a group that
+	// keeps an archive of its mail.
+	if p.Type == store.Individual || p.Archive {
 		p.Account = store.AccountID(id)
 	}
 	p.Created = time.Now().UTC()

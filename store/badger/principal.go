@@ -11,7 +11,7 @@ import (
 )
 
 // PrincipalType is the record type name principals are stored under.
-const PrincipalType = "Principal"
+const PrincipalType = store.PrincipalRecords
 
 type principalTx struct{ t *tx }
 

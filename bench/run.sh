@@ -1,0 +1,58 @@
+#!/bin/sh
+# Runs the standard jmapload scenario against a fresh jmapd on loopback and
+# writes the JSON and HTML reports to $OUT. `make bench` calls it; the
+# variables below override the scenario (MESSAGES=2000 DURATION=10s ...).
+set -eu
+
+JMAPD=${JMAPD:-bin/jmapd}
+JMAPLOAD=${JMAPLOAD:-bin/jmapload}
+MESSAGES=${MESSAGES:-100000}
+CLIENTS=${CLIENTS:-32}
+DURATION=${DURATION:-60s}
+IMPORTERS=${IMPORTERS:-4}
+PUSH=${PUSH:-100}
+PUSH_DURATION=${PUSH_DURATION:-10s}
+MIX=${MIX:-}
+SEED=${SEED:-1}
+PORT=${PORT:-18480}
+OUT=${OUT:-bench/out}
+NAME=${NAME:-jmapd}
+
+user=bench@example.test
+password=bench-password
+data=$(mktemp -d "${TMPDIR:-/tmp}/jmapd-bench.XXXXXX")
+pid=
+cleanup() {
+	if [ -n "$pid" ]; then
+		kill "$pid" 2>/dev/null || true
+		wait "$pid" 2>/dev/null || true
+	fi
+	rm -rf "$data"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+mkdir -p "$OUT"
+"$JMAPD" user add "$user" --password "$password" --data "$data" >/dev/null
+"$JMAPD" serve --data "$data" --listen "127.0.0.1:$PORT" >"$OUT/$NAME-server.log" 2>&1 &
+pid=$!
+
+# Wait for the server to answer, at most 30 s.
+i=0
+until curl -sf "http://127.0.0.1:$PORT/healthz" >/dev/null 2>&1; do
+	i=$((i + 1))
+	if [ "$i" -gt 300 ] || ! kill -0 "$pid" 2>/dev/null; then
+		echo "bench: jmapd did not start; see $OUT/$NAME-server.log" >&2
+		exit 1
+	fi
+	sleep 0.1
+done
+
+"$JMAPLOAD" --session-url "http://127.0.0.1:$PORT/.well-known/jmap" \
+	--user "$user:$password" --seed "$SEED" \
+	--messages "$MESSAGES" --importers "$IMPORTERS" \
+	--clients "$CLIENTS" --duration "$DURATION" ${MIX:+--mix "$MIX"} \
+	--push "$PUSH" --push-duration "$PUSH_DURATION" \
+	--pid "$pid" --label "$NAME $(git rev-parse --short HEAD 2>/dev/null || echo unknown)" \
+	--json "$OUT/$NAME.json" --html "$OUT/$NAME.html"
+echo "bench: wrote $OUT/$NAME.json and $OUT/$NAME.html"

@@ -1,0 +1,144 @@
+package loadgen
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+)
+
+// pushPeer is a small stand-in for a JMAP server with RFC 8887 WebSocket
+// push, for the client side of the push test while jmapd has none: it
+// answers the calls the push test makes and sends a StateChange to every
+// push-enabled WebSocket after each Email/set.
+type pushPeer struct {
+	mu      sync.Mutex
+	state   int
+	conns   []*websocket.Conn
+	enabled int
+}
+
+func (p *pushPeer) broadcast() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	msg := fmt.Sprintf(`{"@type":"StateChange","changed":{"A":{"Email":"s%d"}}}`, p.state)
+	for _, c := range p.conns {
+		_ = c.WriteMessage(websocket.TextMessage, []byte(msg))
+	}
+}
+
+func (p *pushPeer) serve(t *testing.T) *httptest.Server {
+	var srv *httptest.Server
+	up := websocket.Upgrader{Subprotocols: []string{"jmap"}}
+	srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if u, pw, ok := r.BasicAuth(); !ok || u != "x@example.test" || pw != "pw" {
+			w.WriteHeader(http.StatusUnauthorized)
+			return
+		}
+		switch r.URL.Path {
+		case "/session":
+			w.Header().Set("Content-Type", "application/json")
+			ws := "ws" + strings.TrimPrefix(srv.URL, "http") + "/ws"
+			fmt.Fprintf(w, `{"capabilities":{%q:{},%q:{},%q:{"url":%q,"supportsPush":true}},
+				"accounts":{"A":{}},"primaryAccounts":{%q:"A"},"username":"x","apiUrl":%q,"uploadUrl":"",
+				"downloadUrl":"","eventSourceUrl":"","state":"1"}`, CapCore, CapMail, CapWebSocket, ws, CapMail, srv.URL+"/api")
+			return
+		case "/ws":
+			c, err := up.Upgrade(w, r, nil)
+			if err != nil {
+				return
+			}
+			// RFC 8887 §4.3.5: push starts with WebSocketPushEnable.
+			var enable struct {
+				Type      string   `json:"@type"`
+				DataTypes []string `json:"dataTypes"`
+			}
+			if err := c.ReadJSON(&enable); err != nil || enable.Type != "WebSocketPushEnable" || enable.DataTypes != nil {
+				t.Errorf("first WebSocket message %+v: %v", enable, err)
+				c.Close()
+				return
+			}
+			p.mu.Lock()
+			p.conns = append(p.conns, c)
+			p.enabled++
+			p.mu.Unlock()
+			return
+		}
+		var req struct {
+			MethodCalls [][]json.RawMessage `json:"methodCalls"`
+		}
+		_ = json.NewDecoder(r.Body).Decode(&req)
+		var name, id string
+		_ = json.Unmarshal(req.MethodCalls[0][0], &name)
+		_ = json.Unmarshal(req.MethodCalls[0][2], &id)
+		switch name {
+		case "Mailbox/get":
+			fmt.Fprintf(w, `{"methodResponses":[["Mailbox/get",{"accountId":"A","state":"1","list":[{"id":"in","name":"Inbox","role":"inbox"},{"id":"ar","name":"Archive","role":"archive"}],"notFound":[]},%q]],"sessionState":"1"}`, id)
+		case "Email/query":
+			fmt.Fprintf(w, `{"methodResponses":[["Email/query",{"accountId":"A","queryState":"1","ids":["m1"],"position":0,"canCalculateChanges":false},%q]],"sessionState":"1"}`, id)
+		case "Email/set":
+			p.mu.Lock()
+			p.state++
+			st := p.state
+			p.mu.Unlock()
+			fmt.Fprintf(w, `{"methodResponses":[["Email/set",{"accountId":"A","oldState":"s%d","newState":"s%d","updated":{"m1":null}},%q]],"sessionState":"1"}`, st-1, st, id)
+			go p.broadcast()
+		default:
+			fmt.Fprintf(w, `{"methodResponses":[["error",{"type":"unknownMethod"},%q]],"sessionState":"1"}`, id)
+		}
+	}))
+	t.Cleanup(func() {
+		p.mu.Lock()
+		for _, c := range p.conns {
+			c.Close()
+		}
+		p.mu.Unlock()
+		srv.Close()
+	})
+	return srv
+}
+
+// TestPush_WebSocket opens RFC 8887 connections with the "jmap"
+// subprotocol, enables push, and measures delivery of every change.
+func TestPush_WebSocket(t *testing.T) {
+	peer := &pushPeer{}
+	srv := peer.serve(t)
+	cfg := Config{SessionURL: srv.URL + "/session", Users: []User{{"x@example.test", "pw"}},
+		Push: 4, PushDuration: 500 * time.Millisecond, Quiet: true, Timeout: 5 * time.Second}
+	rep, err := Run(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var table strings.Builder
+	rep.WriteTable(&table)
+	t.Log("\n" + table.String())
+	ws := rep.Push.Transports[PushWebSocket]
+	if ws == nil {
+		t.Fatalf("no WebSocket figures; notices %q", rep.Notices)
+	}
+	if ws.Opened != 4 || ws.Failed != 0 || ws.Missed != 0 || ws.Dropped != 0 {
+		t.Errorf("websocket %+v", ws)
+	}
+	peer.mu.Lock()
+	enabled := peer.enabled
+	peer.mu.Unlock()
+	if enabled != 4 {
+		t.Errorf("%d connections sent WebSocketPushEnable, want 4", enabled)
+	}
+	if rep.Push.Changes == 0 || ws.Delivery.Count != 4*rep.Push.Changes || ws.FromSend.Count != ws.Delivery.Count {
+		t.Errorf("%d changes, %d deliveries: every connection must see every change", rep.Push.Changes, ws.Delivery.Count)
+	}
+	if _, ok := rep.Push.Transports[PushEventSource]; ok {
+		t.Error("EventSource measured although the session has no eventSourceUrl")
+	}
+	if !strings.Contains(strings.Join(rep.Notices, "\n"), "eventSourceUrl") {
+		t.Errorf("notices %q do not say EventSource was skipped", rep.Notices)
+	}
+}

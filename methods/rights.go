@@ -1,0 +1,188 @@
+package methods
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+
+	"github.com/jmapd/jmapd/internal/acl"
+	"github.com/jmapd/jmapd/jmap"
+	"github.com/jmapd/jmapd/store"
+)
+
+// CapMailShare is the mailbox sharing capability of
+// draft-ietf-jmap-mail-sharing §1.2.1: Mailbox shareWith and mayShare.
+const CapMailShare = "urn:ietf:params:jmap:mail:share"
+
+type accessMemo struct{ acct store.AccountID }
+
+// ownerAccess is the access of an account's owner, and of server-internal
+// work that runs outside any call.
+func ownerAccess(acct store.AccountID) *acl.Access { return &acl.Access{Account: acct, Owner: true} }
+
+// callerAccess returns what the caller of the current method call may do in
+// acct, computed once per call.
+func callerAccess(ctx context.Context, tx store.Tx, acct store.AccountID) (*acl.Access, error) {
+	return callAccess(jmap.CallFrom(ctx), tx, acct)
+}
+
+// callAccess is callerAccess for the call c (nil: server-internal work).
+func callAccess(c *jmap.Call, tx store.Tx, acct store.AccountID) (*acl.Access, error) {
+	if c == nil || c.Caller == nil {
+		return ownerAccess(acct), nil
+	}
+	if store.AccountID(c.Caller.Principal) == acct {
+		return ownerAccess(acct), nil
+	}
+	if a, ok := c.Memo(accessMemo{acct}).(*acl.Access); ok {
+		return a, nil
+	}
+	accts, ok := c.Registry().Accounts.(*Accounts)
+	if !ok {
+		return ownerAccess(acct), nil
+	}
+	a, err := accts.dir.Access(tx, c.Caller.Principal, acct)
+	if err != nil {
+		return nil, err
+	}
+	c.SetMemo(accessMemo{acct}, a)
+	return a, nil
+}
+
+// usingShare reports whether the current call opted into CapMailShare, so
+// that mayShare and shareWith appear (RFC 8620 §1.8).
+func usingShare(ctx context.Context) bool {
+	c := jmap.CallFrom(ctx)
+	return c != nil && c.Using[CapMailShare]
+}
+
+// readableIn reports whether an email in the given mailboxes may be read:
+// one readable mailbox is enough (RFC 8621 §2, mayReadItems).
+func readableIn(a *acl.Access, mailboxes map[string]bool) bool {
+	if a.Owner {
+		return true
+	}
+	for m := range mailboxes {
+		if a.Readable(m) {
+			return true
+		}
+	}
+	return false
+}
+
+// visibleMailboxes returns the mailboxes of an email the caller may see;
+// the rest do not exist for them (RFC 8621 §9.5).
+func visibleMailboxes(a *acl.Access, mailboxes map[string]bool) map[string]bool {
+	if a.Owner {
+		return mailboxes
+	}
+	out := make(map[string]bool, len(mailboxes))
+	for m := range mailboxes {
+		if a.Visible(m) {
+			out[m] = true
+		}
+	}
+	return out
+}
+
+// blobReadable reports whether the caller with access may read a blob of
+// acct: the owner reads what the account holds; anyone else only the
+// message of an email they may read (and its parts), or an upload no email
+// uses yet. Sending or sharing never makes a blob readable by itself
+// (DESIGN.md).
+func blobReadable(tx store.Tx, a *acl.Access, acct store.AccountID, id store.BlobID) (bool, error) {
+	if _, err := tx.BlobAccess(acct, id); err != nil && !errors.Is(err, store.ErrNotFound) {
+		return false, err
+	} else if err != nil {
+		// Part blobs are not stored blobs: their message must be.
+		msg, _, ok := splitPartBlobID(string(id))
+		if !ok {
+			return false, nil
+		}
+		if _, err := tx.BlobAccess(acct, store.BlobID(msg)); err != nil {
+			if errors.Is(err, store.ErrNotFound) {
+				return false, nil
+			}
+			return false, err
+		}
+	}
+	if a.Owner {
+		return true, nil
+	}
+	msg := string(id)
+	if m, _, ok := splitPartBlobID(msg); ok {
+		msg = m
+	}
+	referenced := false
+	for o, err := range tx.Scan(acct, "Email") {
+		if err != nil {
+			return false, err
+		}
+		var e struct {
+			BlobID     string          `json:"blobId"`
+			MailboxIDs map[string]bool `json:"mailboxIds"`
+		}
+		if json.Unmarshal(o.Data, &e) != nil || e.BlobID != msg {
+			continue
+		}
+		if readableIn(a, e.MailboxIDs) {
+			return true, nil
+		}
+		referenced = true
+	}
+	return !referenced, nil
+}
+
+// checkBlob answers store.ErrNotFound unless the caller of the current
+// call may read the blob.
+func checkBlob(ctx context.Context, tx store.Tx, acct store.AccountID, id store.BlobID) error {
+	a, err := callerAccess(ctx, tx, acct)
+	if err != nil {
+		return err
+	}
+	ok, err := blobReadable(tx, a, acct, id)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return store.ErrNotFound
+	}
+	return nil
+}
+
+// openBlobChecked opens a blob of acct if the caller of the call in ctx may
+// read it, and answers store.ErrNotFound otherwise.
+func openBlobChecked(ctx context.Context, c *jmap.Call, acct store.AccountID, id store.BlobID, off, n int64) (store.BlobInfo, io.ReadSeekCloser, error) {
+	if err := c.Store().View(ctx, func(tx store.Tx) error { return checkBlob(ctx, tx, acct, id) }); err != nil {
+		return store.BlobInfo{}, nil, err
+	}
+	return openBlob(ctx, c.Store(), acct, id, off, n)
+}
+
+// OpenBlob opens a blob of acct for download by the caller in ctx
+// (jmap.CallerFrom), with the same rights as openBlobChecked.
+func (a *Accounts) OpenBlob(ctx context.Context, acct store.AccountID, id store.BlobID, off, n int64) (store.BlobInfo, io.ReadSeekCloser, error) {
+	c := jmap.CallerFrom(ctx)
+	if c == nil || store.AccountID(c.Principal) == acct {
+		return openBlob(ctx, a.st, acct, id, off, n)
+	}
+	err := a.st.View(ctx, func(tx store.Tx) error {
+		access, err := a.dir.Access(tx, c.Principal, acct)
+		if err != nil {
+			return err
+		}
+		ok, err := blobReadable(tx, access, acct, id)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return store.ErrNotFound
+		}
+		return nil
+	})
+	if err != nil {
+		return store.BlobInfo{}, nil, err
+	}
+	return openBlob(ctx, a.st, acct, id, off, n)
+}
