@@ -2,6 +2,8 @@ package push
 
 import (
 	"context"
+	"encoding/base64"
+	"encoding/json"
 	"strconv"
 
 	"github.com/jmapd/jmapd/store"
@@ -54,8 +56,10 @@ func (c *cursor) advance(sc *StateChange) bool {
 	return len(sc.Changed) > 0
 }
 
-// id encodes the cursor.
-func (c *cursor) id() string { return encodeEventID(c.states) }
+// id encodes the cursor as encodeEventID does.
+func (c *cursor) id() string {
+	return base64.RawURLEncoding.EncodeToString(appendStates(nil, c.states))
+}
 
 // newer reports whether state a comes after b; states are counters, and a
 // state that is not one is taken as newer.
@@ -66,4 +70,60 @@ func newer(a, b string) bool {
 		return a != b
 	}
 	return x > y
+}
+
+// appendStates appends states as a JSON object of objects. Account ids,
+// type names and states are short ASCII words, written as they are;
+// anything else goes through encoding/json.
+func appendStates(b []byte, states map[string]map[string]string) []byte {
+	b = append(b, '{')
+	first := true
+	for acct, types := range states {
+		if !first {
+			b = append(b, ',')
+		}
+		first = false
+		b = appendString(b, acct)
+		b = append(b, ':', '{')
+		inner := true
+		for typ, st := range types {
+			if !inner {
+				b = append(b, ',')
+			}
+			inner = false
+			b = appendString(b, typ)
+			b = append(b, ':')
+			b = appendString(b, st)
+		}
+		b = append(b, '}')
+	}
+	return append(b, '}')
+}
+
+// appendString appends s as a JSON string.
+func appendString(b []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c > 0x7e || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			q, _ := json.Marshal(s)
+			return append(b, q...)
+		}
+	}
+	b = append(b, '"')
+	b = append(b, s...)
+	return append(b, '"')
+}
+
+// encodeStateChange encodes sc as encoding/json would, but without
+// reflection: it is written once per connection per change.
+func encodeStateChange(sc *StateChange) []byte {
+	b := make([]byte, 0, 64+32*len(sc.Changed)+len(sc.PushState))
+	b = append(b, `{"@type":`...)
+	b = appendString(b, sc.Type)
+	b = append(b, `,"changed":`...)
+	b = appendStates(b, sc.Changed)
+	if sc.PushState != "" {
+		b = append(b, `,"pushState":`...)
+		b = appendString(b, sc.PushState)
+	}
+	return append(b, '}')
 }

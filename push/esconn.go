@@ -2,7 +2,6 @@ package push
 
 import (
 	"bytes"
-	"encoding/json"
 	"fmt"
 	"net"
 	"net/http"
@@ -183,11 +182,7 @@ func (c *esConn) flush() {
 
 // send writes a state event and the event id after it; c.pmu is held.
 func (c *esConn) send(sc *StateChange) {
-	data, err := json.Marshal(sc)
-	if err != nil {
-		return
-	}
-	ev := fmt.Appendf(nil, "event: state\nid: %s\ndata: %s\n\n", c.cur.id(), data)
+	ev := fmt.Appendf(nil, "event: state\nid: %s\ndata: %s\n\n", c.cur.id(), encodeStateChange(sc))
 	if !c.write(ev) {
 		return
 	}

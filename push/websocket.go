@@ -387,9 +387,5 @@ func (c *wsConn) flush() {
 // held.
 func (c *wsConn) send(sc *StateChange) {
 	sc.PushState = c.cur.id()
-	b, err := json.Marshal(sc)
-	if err != nil {
-		return
-	}
-	c.write(b)
+	c.write(encodeStateChange(sc))
 }
