@@ -31,6 +31,9 @@ fuzz:
 	$(GO) test ./jmap -run '^$$' -fuzz '^FuzzCheckIJSON$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./internal/auth -run '^$$' -fuzz '^FuzzAuthorizationHeader$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./internal/mime -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./push -run '^$$' -fuzz '^FuzzESQuery$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./push -run '^$$' -fuzz '^FuzzEventID$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./push -run '^$$' -fuzz '^FuzzWebSocketMessage$$' -fuzztime $(FUZZTIME)
 
 # The standard end-to-end scenario: a fresh jmapd on loopback, jmapload
 # imports MESSAGES generated messages, runs CLIENTS clients for DURATION
