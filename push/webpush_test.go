@@ -35,6 +35,7 @@ type pushMsg struct {
 	path   string
 	header http.Header
 	body   []byte
+	at     time.Time
 }
 
 // pushEndpoint is a real local Web Push endpoint: it records what
@@ -58,7 +59,10 @@ func newPushEndpoint(t *testing.T) *pushEndpoint {
 			status = p.reply(p.n)
 		}
 		p.mu.Unlock()
-		p.msgs <- pushMsg{path: r.URL.Path, header: r.Header.Clone(), body: b}
+		p.msgs <- pushMsg{path: r.URL.Path, header: r.Header.Clone(), body: b, at: time.Now()}
+		if status == http.StatusTooManyRequests {
+			w.Header().Set("Retry-After", "1")
+		}
 		w.WriteHeader(status)
 	}))
 	t.Cleanup(p.Close)
@@ -297,15 +301,18 @@ func testUnencrypted(t *testing.T, srv *jmaptest.Server, alice *jmaptest.Client)
 	}
 }
 
-// Network trouble and 5xx are retried with backoff; 404 and 410 destroy
-// the subscription (RFC 8030 §7.3).
+// Network trouble, 5xx and 429 are retried with backoff, a 429 no sooner
+// than its Retry-After (RFC 8620 §7.2: it must slow the server down); 404
+// and 410 destroy the subscription (RFC 8030 §7.3).
 func TestWebPush_RetryAndGone(t *testing.T) {
 	push.SetRetryBase(t, 10*time.Millisecond)
 	ep := newPushEndpoint(t)
 	ep.reply = func(n int) int {
 		switch n {
-		case 1, 2:
+		case 1:
 			return http.StatusServiceUnavailable
+		case 2:
+			return http.StatusTooManyRequests
 		case 3:
 			return http.StatusCreated
 		}
@@ -315,11 +322,16 @@ func TestWebPush_RetryAndGone(t *testing.T) {
 	alice := srv.NewUser(t, "alice@example.test")
 	id := createSub(t, alice, map[string]any{"deviceClientId": "d", "url": ep.URL})["id"].(string)
 	var code string
+	var last time.Time
 	for i := 1; i <= 3; i++ {
 		m, ok := ep.next(t, 10*time.Second)
 		if !ok {
 			t.Fatalf("attempt %d did not come", i)
 		}
+		if i == 3 && m.at.Sub(last) < time.Second {
+			t.Errorf("retried %v after a 429 with Retry-After: 1", m.at.Sub(last))
+		}
+		last = m.at
 		var pv map[string]string
 		json.Unmarshal(m.body, &pv)
 		code = pv["verificationCode"]
