@@ -34,6 +34,9 @@ fuzz:
 	$(GO) test ./push -run '^$$' -fuzz '^FuzzESQuery$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./push -run '^$$' -fuzz '^FuzzEventID$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./push -run '^$$' -fuzz '^FuzzWebSocketMessage$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./internal/delivery -run '^$$' -fuzz '^FuzzParseAddress$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./internal/delivery -run '^$$' -fuzz '^FuzzStripBcc$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./methods -run '^$$' -fuzz '^FuzzSubmissionEnvelope$$' -fuzztime $(FUZZTIME)
 
 # The standard end-to-end scenario: a fresh jmapd on loopback, jmapload
 # imports MESSAGES generated messages, runs CLIENTS clients for DURATION

@@ -104,6 +104,11 @@ type SetError struct {
 	ExistingID string `json:"existingId,omitempty"`
 	// NotFound lists the missing blob ids of RFC 8621's blobNotFound.
 	NotFound []string `json:"notFound,omitempty"`
+	// MaxSize, MaxRecipients and InvalidRecipients are the members of
+	// RFC 8621 §7.5's tooLarge, tooManyRecipients and invalidRecipients.
+	MaxSize           int64    `json:"maxSize,omitempty"`
+	MaxRecipients     int      `json:"maxRecipients,omitempty"`
+	InvalidRecipients []string `json:"invalidRecipients,omitempty"`
 }
 
 // NewSetError returns a SetError of type t.

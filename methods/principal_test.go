@@ -237,7 +237,8 @@ func TestPrincipalCapabilities_SessionAndAccounts(t *testing.T) {
 	// A shared account: the owner capability names its owner and the
 	// caller's own account; it holds no Principal data.
 	inbox := mailboxByRole(t, w.carol, "inbox")
-	shareMailbox(t, w.carol, inbox, map[string]any{w.alice.Account: rightsOf("mayReadItems", "maySetSeen", "maySetKeywords")})
+	// Across domains only the operator can share: Carol cannot see Alice.
+	w.srv.Admin(t, "share", "carol@b.test", "--with", "alice@a.test", "--rights", "readAdvanced", "--mailbox", "Inbox")
 	sub := sharing(t, w.alice, "Mailbox/set", map[string]any{"accountId": w.carol.Account,
 		"update": map[string]any{inbox: map[string]any{"isSubscribed": true}}})
 	if sub["notUpdated"] != nil {
@@ -328,7 +329,8 @@ func TestPrincipalGet_VisibilityFollowsDomainAndSharing(t *testing.T) {
 	// Carol shares her inbox with alice: each now sees the other, and
 	// carol's principal carries her account as alice sees it.
 	inbox := mailboxByRole(t, w.carol, "inbox")
-	shareMailbox(t, w.carol, inbox, map[string]any{w.alice.Account: rightsOf("mayReadItems")})
+	// Across domains only the operator can share: Carol cannot see Alice.
+	w.srv.Admin(t, "share", "carol@b.test", "--with", "alice@a.test", "--rights", "read", "--mailbox", "Inbox")
 	if got, want := visiblePrincipals(t, w.alice), []string{w.alice.Account, w.bob.Account, w.team, w.carol.Account}; !sameSet(got, want) {
 		t.Errorf("after the share alice sees %v, want %v", got, want)
 	}
@@ -717,7 +719,8 @@ func FuzzPrincipalArguments(f *testing.F) {
 func TestPrincipalGet_ShareWithGroupReachesMembers(t *testing.T) {
 	w := newSharingWorld(t)
 	inbox := mailboxByRole(t, w.carol, "inbox")
-	shareMailbox(t, w.carol, inbox, map[string]any{w.team: rightsOf("mayReadItems")})
+	// Across domains only the operator can share: Carol cannot see the team.
+	w.srv.Admin(t, "share", "carol@b.test", "--with", "team@a.test", "--rights", "read", "--mailbox", "Inbox")
 	got, nf := principals(t, w.alice, []string{w.carol.Account})
 	if len(nf) != 0 {
 		t.Fatalf("alice, a member of the group, does not see carol")

@@ -11,6 +11,9 @@ type Options struct {
 	// exists to exercise the generic methods in conformance tests and
 	// benchmarks. Off in production.
 	TestTypes bool
+	// Send turns on Identity, EmailSubmission and VacationResponse, with
+	// the delivery agent and limits they use; nil leaves them out.
+	Send *SendOptions
 }
 
 // Register adds every data type's methods to r and their account
@@ -22,6 +25,10 @@ func Register(r *jmap.Registry, st store.Store, accts *Accounts, opt Options) {
 	registerEmail(r)
 	registerSnippet(r)
 	registerPrincipal(r, accts)
+	if opt.Send != nil {
+		registerSubmission(r, accts, *opt.Send)
+		registerVacation(r, accts)
+	}
 	if opt.TestTypes {
 		registerNote(r, accts)
 	}

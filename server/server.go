@@ -91,7 +91,16 @@ func New(ctx context.Context, opt Options) (*Server, error) {
 	}
 	accts := methods.NewAccounts(st)
 	s.reg = jmap.NewRegistry(st, accts, lim)
-	methods.Register(s.reg, st, accts, methods.Options{TestTypes: opt.TestTypes})
+	agent, err := newAgent(cfg, st, log)
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	methods.Register(s.reg, st, accts, methods.Options{TestTypes: opt.TestTypes, Send: sendOptions(cfg, agent)})
+	if err := methods.UpgradeAccounts(ctx, st); err != nil {
+		st.Close()
+		return nil, err
+	}
 	s.metrics = metrics.New(st.Size)
 	s.reg.OnCall = func(name string, errType jmap.ErrorType, sec float64) {
 		s.metrics.ObserveCall(name, string(errType), sec)
@@ -169,7 +178,11 @@ func New(ctx context.Context, opt Options) (*Server, error) {
 		st.Close()
 		return nil, err
 	}
-	s.bg.Add(2)
+	s.bg.Add(3)
+	go func() {
+		defer s.bg.Done()
+		agent.Run(bgctx)
+	}()
 	go func() {
 		defer s.bg.Done()
 		if err := admin.ServeListener(admin.WithSharer(bgctx, Share), adminLn, st, log, s.adminChanged); err != nil && bgctx.Err() == nil {

@@ -40,6 +40,7 @@ const usage = `usage: jmapd COMMAND [ARGS] [--data DIR]
   share   ACCOUNT_EMAIL --with PRINCIPAL_EMAIL --rights read|readAdvanced|write|manage|none
           [--mailbox NAME]
   token   create EMAIL [--name NAME] | list EMAIL | revoke TOKEN_ID
+  dkim    generate DOMAIN [--algo ed25519|rsa] [--selector NAME]
 
 Admin commands talk to a running server through DIR/admin.sock, or open
 DIR themselves when no server runs. Default DIR: ./data.
@@ -59,6 +60,13 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	}
 	if args[0] == "serve" {
 		if err := serve(args[1:], stdout, stderr); err != nil {
+			fmt.Fprintf(stderr, "jmapd: %v\n", err)
+			return 1
+		}
+		return 0
+	}
+	if args[0] == "dkim" {
+		if err := dkimCommand(args[1:], stdout); err != nil {
 			fmt.Fprintf(stderr, "jmapd: %v\n", err)
 			return 1
 		}

@@ -48,6 +48,10 @@ type Config struct {
 	Auth Auth `toml:"auth"`
 	// Blobs tunes blob storage.
 	Blobs Blobs `toml:"blobs"`
+	// Submission tunes sending (sending.go).
+	Submission Submission `toml:"submission"`
+	// Relay is the outbound SMTP relay; none by default (sending.go).
+	Relay Relay `toml:"relay"`
 	// Push tunes the push channels.
 	Push Push `toml:"push"`
 }
@@ -173,6 +177,8 @@ func Default() Config {
 		Push: Push{
 			MaxConnectionsPerUser: 50,
 		},
+		Submission: defaultSubmission(),
+		Relay:      defaultRelay(),
 	}
 }
 
@@ -325,6 +331,7 @@ func (c Config) Validate() error {
 			bad("push.allowed_origins", "%v", err)
 		}
 	}
+	c.validateSending(bad, positive, duration)
 
 	if len(ps) > 0 {
 		return &ValidationError{Problems: ps}
