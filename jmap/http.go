@@ -312,21 +312,52 @@ func (s *Server) api(w http.ResponseWriter, r *http.Request) {
 		WriteProblem(w, &Problem{Type: ProblemNotJSON, Status: http.StatusBadRequest, Detail: "the request body could not be read"})
 		return
 	}
-	req, err := DecodeRequest(body, lim, s.Registry.KnownCapability)
+	resp, p := s.run(ctx, caller, body)
+	if p != nil {
+		WriteProblem(w, p)
+		return
+	}
+	writeJSON(w, resp)
+}
+
+// RunRequest runs an API request body for the caller exactly as the API
+// endpoint does, counted against the caller's maxConcurrentRequests with
+// the requests in flight there (RFC 8887 §4.3.2). It returns the encoded
+// Response object, or the request-level problem to answer instead.
+// Members of body beyond those of a Request are ignored.
+func (s *Server) RunRequest(ctx context.Context, caller *Caller, body []byte) ([]byte, *Problem) {
+	release, ok := s.acquire(s.inFlight, caller.Principal, s.Registry.Limits.MaxConcurrentRequests)
+	if !ok {
+		return nil, &Problem{Type: ProblemLimit, Status: http.StatusTooManyRequests, Limit: "maxConcurrentRequests",
+			Detail: "too many concurrent requests"}
+	}
+	defer release()
+	resp, p := s.run(ctx, caller, body)
+	if p != nil {
+		return nil, p
+	}
+	b, err := encodeResponse(resp)
+	if err != nil {
+		zerolog.Ctx(ctx).Error().Err(err).Msg("encode response")
+		return nil, &Problem{Type: "about:blank", Status: http.StatusInternalServerError, Detail: "internal error"}
+	}
+	return b, nil
+}
+
+// run decodes and executes a request body already read within the limits.
+func (s *Server) run(ctx context.Context, caller *Caller, body []byte) (*Response, *Problem) {
+	req, err := DecodeRequest(body, s.Registry.Limits, s.Registry.KnownCapability)
 	if err != nil {
 		var p *Problem
 		if errors.As(err, &p) {
-			WriteProblem(w, p)
-			return
+			return nil, p
 		}
-		WriteProblem(w, notRequest(err.Error()))
-		return
+		return nil, notRequest(err.Error())
 	}
 	state, err := s.Registry.Accounts.SessionState(ctx, caller)
 	if err != nil {
 		zerolog.Ctx(ctx).Error().Err(err).Msg("session state")
-		WriteProblem(w, &Problem{Type: "about:blank", Status: http.StatusInternalServerError, Detail: "internal error"})
-		return
+		return nil, &Problem{Type: "about:blank", Status: http.StatusInternalServerError, Detail: "internal error"}
 	}
 	names := make([]string, len(req.MethodCalls))
 	for i, c := range req.MethodCalls {
@@ -335,7 +366,7 @@ func (s *Server) api(w http.ResponseWriter, r *http.Request) {
 	zerolog.Ctx(ctx).UpdateContext(func(c zerolog.Context) zerolog.Context {
 		return c.Strs("methods", names)
 	})
-	writeJSON(w, s.Registry.Execute(ctx, caller, req, state))
+	return s.Registry.Execute(ctx, caller, req, state), nil
 }
 
 // UploadResponse is the answer to an upload (RFC 8620 §6.1).

@@ -31,6 +31,9 @@ type SystemStates interface {
 type StateChange struct {
 	Type    string                       `json:"@type"`
 	Changed map[string]map[string]string `json:"changed"`
+	// PushState encodes every state the user can see, on a WebSocket
+	// (RFC 8887 §4.3.5.1).
+	PushState string `json:"pushState,omitempty"`
 }
 
 // Broker fans store commits out to subscribers.
@@ -62,6 +65,9 @@ type Subscription struct {
 	Ready chan struct{}
 	// Done is closed when the broker shuts down.
 	Done chan struct{}
+	// notify, when set, is called (instead of signalling Ready) when
+	// changes are pending; it must not block.
+	notify func()
 
 	mu      sync.Mutex
 	pending map[string]map[string]string
@@ -69,17 +75,28 @@ type Subscription struct {
 
 // Subscribe registers a subscription for who; types nil means all types.
 func (b *Broker) Subscribe(who store.PrincipalID, types map[string]bool) *Subscription {
-	s := &Subscription{b: b, who: who, types: types, Ready: make(chan struct{}, 1), Done: make(chan struct{})}
+	return b.subscribe(&Subscription{b: b, who: who, types: types, Ready: make(chan struct{}, 1), Done: make(chan struct{})})
+}
+
+// SubscribeFunc is Subscribe for a subscriber without a goroutine of its
+// own waiting on Ready: notify is called, from the committing goroutine,
+// whenever changes become pending and when the broker closes; it must not
+// block.
+func (b *Broker) SubscribeFunc(who store.PrincipalID, types map[string]bool, notify func()) *Subscription {
+	return b.subscribe(&Subscription{b: b, who: who, types: types, Done: make(chan struct{}), notify: notify})
+}
+
+func (b *Broker) subscribe(s *Subscription) *Subscription {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.closed {
 		close(s.Done)
 		return s
 	}
-	if b.subs[who] == nil {
-		b.subs[who] = map[*Subscription]struct{}{}
+	if b.subs[s.who] == nil {
+		b.subs[s.who] = map[*Subscription]struct{}{}
 	}
-	b.subs[who][s] = struct{}{}
+	b.subs[s.who][s] = struct{}{}
 	return s
 }
 
@@ -94,6 +111,13 @@ func (s *Subscription) Close() {
 			delete(b.subs, s.who)
 		}
 	}
+}
+
+// Pending reports whether changes are pending.
+func (s *Subscription) Pending() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.pending) > 0
 }
 
 // Take returns the pending changes as one StateChange and clears them; nil
@@ -124,6 +148,10 @@ func (s *Subscription) add(acct store.AccountID, typ, state string) {
 	}
 	m[typ] = state
 	s.mu.Unlock()
+	if s.notify != nil {
+		s.notify()
+		return
+	}
 	select {
 	case s.Ready <- struct{}{}:
 	default:
@@ -164,9 +192,13 @@ func (b *Broker) publish(changes []store.StateChange) {
 			}
 		}
 		b.mu.Unlock()
+		states := make([]string, len(cs))
+		for i, c := range cs {
+			states[i] = jmap.FormatState(uint64(c.State))
+		}
 		for _, s := range targets {
-			for _, c := range cs {
-				s.add(acct, c.Type, jmap.FormatState(uint64(c.State)))
+			for i, c := range cs {
+				s.add(acct, c.Type, states[i])
 			}
 		}
 	}
@@ -222,6 +254,9 @@ func (b *Broker) Close() {
 	for _, m := range b.subs {
 		for s := range m {
 			close(s.Done)
+			if s.notify != nil {
+				s.notify()
+			}
 		}
 	}
 	b.subs = map[store.PrincipalID]map[*Subscription]struct{}{}

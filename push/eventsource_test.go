@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jmapd/jmapd/internal/config"
 	"github.com/jmapd/jmapd/jmaptest"
 )
 
@@ -88,7 +89,7 @@ func (s *stream) next(t *testing.T, within time.Duration) (event, bool) {
 	}
 }
 
-func createNote(t *testing.T, c *jmaptest.Client) string {
+func createNote(t testing.TB, c *jmaptest.Client) string {
 	t.Helper()
 	res := c.One(t, "Note/set", map[string]any{"accountId": c.Account, "create": map[string]any{"n": map[string]any{"title": "x"}}})
 	return res["newState"].(string)
@@ -96,10 +97,7 @@ func createNote(t *testing.T, c *jmaptest.Client) string {
 
 // RFC 8620 §7.1, §7.3: a change pushes a "state" event whose StateChange
 // carries the state Foo/get now returns, only to users who can see it.
-func TestEventSource_StateChange(t *testing.T) {
-	srv := jmaptest.Start(t)
-	alice := srv.NewUser(t, "alice@example.test")
-	bob := srv.NewUser(t, "bob@example.test")
+func testEventSourceStateChange(t *testing.T, srv *jmaptest.Server, alice, bob *jmaptest.Client) {
 	as := open(t, srv, alice, "types=*&closeafter=no&ping=0")
 	bs := open(t, srv, bob, "types=*&closeafter=no&ping=0")
 	state := createNote(t, alice)
@@ -130,9 +128,7 @@ func TestEventSource_StateChange(t *testing.T) {
 
 // RFC 8620 §7.3: types limits the pushed types; closeafter=state ends the
 // response after one state event.
-func TestEventSource_TypesAndCloseAfter(t *testing.T) {
-	srv := jmaptest.Start(t)
-	alice := srv.NewUser(t, "alice@example.test")
+func testEventSourceTypesAndCloseAfter(t *testing.T, srv *jmaptest.Server, alice, bob *jmaptest.Client) {
 	other := open(t, srv, alice, "types=Mailbox&closeafter=no&ping=0")
 	once := open(t, srv, alice, "types=Note&closeafter=state&ping=0")
 	createNote(t, alice)
@@ -148,34 +144,95 @@ func TestEventSource_TypesAndCloseAfter(t *testing.T) {
 }
 
 // RFC 8620 §7.3: ping sends "ping" events carrying the interval in use.
-func TestEventSource_Ping(t *testing.T) {
-	srv := jmaptest.Start(t)
-	alice := srv.NewUser(t, "alice@example.test")
+func testEventSourcePing(t *testing.T, srv *jmaptest.Server, alice, bob *jmaptest.Client) {
 	s := open(t, srv, alice, "types=*&closeafter=no&ping=1")
 	ev, ok := s.next(t, 5*time.Second)
-	if !ok || ev.name != "ping" || ev.data != `{"interval":1}` {
+	if !ok || ev.name != "ping" || ev.data != `{"interval":1}` || ev.id != "" {
 		t.Fatalf("got %+v %v, want ping with interval 1", ev, ok)
 	}
 }
 
-// Bad query values are refused with a problem, not a stream.
-func TestEventSource_BadArguments(t *testing.T) {
-	srv := jmaptest.Start(t)
-	alice := srv.NewUser(t, "alice@example.test")
-	for _, q := range []string{"types=*&closeafter=maybe&ping=0", "types=*&closeafter=no&ping=-1", "types=*&closeafter=no&ping=x"} {
-		resp, _ := alice.Do(t, http.MethodGet, "/jmap/eventsource?"+q, nil, nil)
-		if resp.StatusCode != http.StatusBadRequest {
-			t.Errorf("%s: %d", q, resp.StatusCode)
+// RFC 8620 §7.3: bad types, closeafter or ping values are refused with a
+// problem, not a stream.
+func testEventSourceBadArguments(t *testing.T, srv *jmaptest.Server, alice, bob *jmaptest.Client) {
+	for _, q := range []string{
+		"types=*&closeafter=maybe&ping=0",
+		"types=*&closeafter=&ping=0",
+		"types=*&closeafter=no&closeafter=state&ping=0",
+		"types=*&closeafter=no&ping=-1",
+		"types=*&closeafter=no&ping=x",
+		"types=*&closeafter=no&ping=1.5",
+		"types=*&closeafter=no&ping=",
+		"types=&closeafter=no&ping=0",
+		"types=Email,,Mailbox&closeafter=no&ping=0",
+		"types=Email,&closeafter=no&ping=0",
+		"types=Em%20ail&closeafter=no&ping=0",
+		"types=*,Email&closeafter=no&ping=0",
+	} {
+		resp, body := alice.Do(t, http.MethodGet, "/jmap/eventsource?"+q, nil, nil)
+		if resp.StatusCode != http.StatusBadRequest || resp.Header.Get("Content-Type") != "application/problem+json" {
+			t.Errorf("%s: %d %s", q, resp.StatusCode, body)
 		}
+	}
+	if resp, _ := alice.Do(t, http.MethodPost, "/jmap/eventsource?types=*&closeafter=no&ping=0", nil, nil); resp.StatusCode != http.StatusMethodNotAllowed {
+		t.Errorf("POST: %d, want 405", resp.StatusCode)
+	}
+}
+
+// The stream has the event-stream type and headers that keep caches and
+// proxies from holding events back.
+func testEventSourceHeaders(t *testing.T, srv *jmaptest.Server, alice, bob *jmaptest.Client) {
+	s := open(t, srv, alice, "types=Note,Mailbox&closeafter=no&ping=0")
+	h := s.resp.Header
+	if h.Get("Content-Type") != "text/event-stream" || !strings.Contains(h.Get("Cache-Control"), "no-cache") ||
+		h.Get("X-Accel-Buffering") != "no" {
+		t.Errorf("headers %v", h)
+	}
+}
+
+// When the client goes away the server lets go of the connection: with a
+// cap of one connection, a new one is accepted once the first is closed.
+func TestEventSource_TeardownWhenClientLeaves(t *testing.T) {
+	srv := jmaptest.Start(t, func(c *config.Config) { c.Push.MaxConnectionsPerUser = 1 })
+	alice := srv.NewUser(t, "alice@example.test")
+	ctx, cancel := context.WithCancel(context.Background())
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, srv.URL()+"/jmap/eventsource?types=*&closeafter=no&ping=0", nil)
+	req.SetBasicAuth(alice.Email, alice.Password)
+	resp, err := srv.HTTP.Do(req)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("open: %v %v", err, resp)
+	}
+	// status opens a stream, reads its status and drops it.
+	status := func() int {
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, srv.URL()+"/jmap/eventsource?types=*&closeafter=no&ping=0", nil)
+		req.SetBasicAuth(alice.Email, alice.Password)
+		resp, err := srv.HTTP.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if s := status(); s != http.StatusTooManyRequests {
+		t.Fatalf("second stream: %d, want 429 while the first is open", s)
+	}
+	cancel()
+	resp.Body.Close()
+	deadline := time.Now().Add(10 * time.Second)
+	for status() != http.StatusOK {
+		if time.Now().After(deadline) {
+			t.Fatal("the server kept the stream of a client that left")
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
 
 // RFC 8620 §7.3: each state event is followed by an event id; a client
 // that reconnects with the last id it saw gets the changes it missed at
 // once, for the types it asks for, and nothing when it missed nothing.
-func TestEventSource_LastEventIDCatchUp(t *testing.T) {
-	srv := jmaptest.Start(t)
-	alice := srv.NewUser(t, "alice@example.test")
+func testEventSourceLastEventIDCatchUp(t *testing.T, srv *jmaptest.Server, alice, bob *jmaptest.Client) {
 	s := open(t, srv, alice, "types=*&closeafter=no&ping=0")
 	createNote(t, alice)
 	ev, ok := s.next(t, 10*time.Second)
@@ -203,4 +260,18 @@ func TestEventSource_LastEventIDCatchUp(t *testing.T) {
 	if ev, ok := bad.next(t, 300*time.Millisecond); ok {
 		t.Errorf("got %+v for a malformed Last-Event-ID", ev)
 	}
+}
+
+// TestEventSource runs the tests above on one server, one after another.
+func TestEventSource(t *testing.T) {
+	t.Parallel()
+	srv := jmaptest.Start(t)
+	alice := srv.NewUser(t, "alice@example.test")
+	bob := srv.NewUser(t, "bob@example.test")
+	t.Run("StateChange", func(t *testing.T) { testEventSourceStateChange(t, srv, alice, bob) })
+	t.Run("TypesAndCloseAfter", func(t *testing.T) { testEventSourceTypesAndCloseAfter(t, srv, alice, bob) })
+	t.Run("Ping", func(t *testing.T) { testEventSourcePing(t, srv, alice, bob) })
+	t.Run("BadArguments", func(t *testing.T) { testEventSourceBadArguments(t, srv, alice, bob) })
+	t.Run("Headers", func(t *testing.T) { testEventSourceHeaders(t, srv, alice, bob) })
+	t.Run("LastEventIDCatchUp", func(t *testing.T) { testEventSourceLastEventIDCatchUp(t, srv, alice, bob) })
 }

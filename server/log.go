@@ -8,6 +8,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/jmapd/jmapd/jmap"
+	"github.com/jmapd/jmapd/push"
 )
 
 type statusWriter struct {
@@ -33,7 +34,7 @@ func (w *statusWriter) Write(b []byte) (int, error) {
 }
 
 // Unwrap lets http.ResponseController reach the connection (flushes for
-// EventSource).
+// EventSource, hijacks for WebSocket and EventSource).
 func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // endpoint names the route for metrics without ids in it.
@@ -49,6 +50,10 @@ func endpoint(path string) string {
 		return "session"
 	case path == jmap.PathEventSource:
 		return "eventsource"
+	case path == push.PathWebSocket:
+		return "websocket"
+	case path == push.PathTicket:
+		return "ticket"
 	case path == "/healthz" || path == "/metrics":
 		return path[1:]
 	}
@@ -56,7 +61,8 @@ func endpoint(path string) string {
 }
 
 // logRequests gives each request an id and a logger in its context, and
-// logs one line when it ends: never bodies, passwords or tokens.
+// logs one line when it ends: never bodies, passwords or tokens, and never
+// the query string, which may hold a ticket or an access token.
 func (s *Server) logRequests(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()

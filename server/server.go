@@ -53,6 +53,8 @@ type Server struct {
 	ln      net.Listener
 	url     string
 	stop    context.CancelFunc
+	push    *push.Endpoints
+	webPush *push.WebPush
 	bg      sync.WaitGroup
 	// usernames caches each principal's login name (email) by id.
 	usernames sync.Map
@@ -120,9 +122,19 @@ func New(ctx context.Context, opt Options) (*Server, error) {
 	js := &jmap.Server{Registry: s.reg, BaseURL: s.url, Auth: s.authenticate,
 		OpenBlob: func(ctx context.Context, acct store.AccountID, id store.BlobID, off, n int64) (store.BlobInfo, io.ReadSeekCloser, error) {
 			return accts.OpenBlob(ctx, acct, id, off, n)
-		},
-
-		Extra: map[string]http.Handler{"eventsource": broker.EventSource()}}
+		}}
+	s.push = push.NewEndpoints(broker, push.Options{BaseURL: s.url, Runner: js, Limits: lim,
+		AllowedOrigins: cfg.Push.AllowedOrigins, MaxConnsPerUser: cfg.Push.MaxConnectionsPerUser})
+	js.Extra = s.push.Routes()
+	js.Auth = s.push.Authenticate(s.authenticate)
+	s.reg.AddCapability(push.CapWebSocket, s.push.Capability())
+	s.webPush, err = push.NewWebPush(ctx, st, broker, s.reg, log, push.WebPushOptions{Subject: s.url,
+		AllowHTTP: cfg.Push.AllowHTTPSubscriptions})
+	if err != nil {
+		s.ln.Close()
+		st.Close()
+		return nil, err
+	}
 	r := mux.NewRouter().UseEncodedPath()
 	js.Routes(r)
 	r.Handle("/healthz", http.HandlerFunc(s.healthz)).Methods(http.MethodGet, http.MethodHead)
@@ -224,8 +236,12 @@ func (s *Server) Serve() error {
 // Shutdown stops accepting requests, waits for those in flight (until ctx
 // ends), stops background work and closes the store.
 func (s *Server) Shutdown(ctx context.Context) error {
+	// Push connections end first: WebSocket ones are hijacked, so the
+	// HTTP server would not wait for their requests in flight.
+	s.push.Close()
 	err := s.http.Shutdown(ctx)
 	s.stop()
+	s.webPush.Close()
 	s.bg.Wait()
 	if cerr := s.st.Close(); err == nil {
 		err = cerr

@@ -52,6 +52,25 @@ type Config struct {
 	Submission Submission `toml:"submission"`
 	// Relay is the outbound SMTP relay; none by default (sending.go).
 	Relay Relay `toml:"relay"`
+	// Push tunes the push channels.
+	Push Push `toml:"push"`
+}
+
+// Push tunes EventSource, WebSocket and Web Push, table [push].
+type Push struct {
+	// AllowedOrigins lists the origins ("https://mail.example.com") whose
+	// web pages may open the EventSource and WebSocket endpoints; "*"
+	// allows any. Requests without an Origin header are always allowed;
+	// an empty list allows only the base URL's own origin (default []).
+	AllowedOrigins []string `toml:"allowed_origins"`
+	// MaxConnectionsPerUser bounds the EventSource and WebSocket
+	// connections one user holds at once (default 50).
+	MaxConnectionsPerUser int `toml:"max_connections_per_user"`
+	// AllowHTTPSubscriptions lets PushSubscription urls use plain http://
+	// and reach loopback and private addresses, for tests and closed
+	// networks; RFC 8620 §7.2 and §8.6 ask for https:// and public
+	// addresses (default false).
+	AllowHTTPSubscriptions bool `toml:"allow_http_subscriptions"`
 }
 
 // Limits are the limits of the core capability (RFC 8620 §2), table
@@ -154,6 +173,9 @@ func Default() Config {
 		},
 		Blobs: Blobs{
 			Grace: Duration{Duration: 24 * time.Hour},
+		},
+		Push: Push{
+			MaxConnectionsPerUser: 50,
 		},
 		Submission: defaultSubmission(),
 		Relay:      defaultRelay(),
@@ -303,6 +325,12 @@ func (c Config) Validate() error {
 	positive("auth.max_failures", int64(c.Auth.MaxFailures))
 	duration("auth.failure_window", c.Auth.FailureWindow, time.Second)
 	duration("blobs.grace", c.Blobs.Grace, time.Hour) // RFC 8620 §6.1: at least one hour
+	positive("push.max_connections_per_user", int64(c.Push.MaxConnectionsPerUser))
+	for _, o := range c.Push.AllowedOrigins {
+		if err := checkOrigin(o); err != nil {
+			bad("push.allowed_origins", "%v", err)
+		}
+	}
 	c.validateSending(bad, positive, duration)
 
 	if len(ps) > 0 {
@@ -351,6 +379,19 @@ func unspecifiedHost(host string) bool {
 	}
 	ip := net.ParseIP(host)
 	return ip != nil && ip.IsUnspecified()
+}
+
+// checkOrigin checks an allowed origin: "*" or scheme://host[:port].
+func checkOrigin(s string) error {
+	if s == "*" {
+		return nil
+	}
+	u, err := url.Parse(s)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" ||
+		u.User != nil || (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" {
+		return fmt.Errorf("%q is not an origin such as \"https://mail.example.com\"", s)
+	}
+	return nil
 }
 
 func checkBaseURL(s string) error {

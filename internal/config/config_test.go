@@ -202,6 +202,10 @@ func TestValidate(t *testing.T) {
 		{"base url without host", func(c *Config) { c.BaseURL = "https:///x" }, []string{"base_url"}},
 		{"negative cache ttl", func(c *Config) { c.Auth.CacheTTL.Duration = -time.Second }, []string{"auth.cache_ttl"}},
 		{"grace one hour", func(c *Config) { c.Blobs.Grace.Duration = time.Hour }, nil},
+		{"origins", func(c *Config) { c.Push.AllowedOrigins = []string{"https://a.test", "http://b.test:8080", "*"} }, nil},
+		{"origin with path", func(c *Config) { c.Push.AllowedOrigins = []string{"https://a.test/app"} }, []string{"push.allowed_origins"}},
+		{"origin not a url", func(c *Config) { c.Push.AllowedOrigins = []string{"a.test"} }, []string{"push.allowed_origins"}},
+		{"no push connections", func(c *Config) { c.Push.MaxConnectionsPerUser = 0 }, []string{"push.max_connections_per_user"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
