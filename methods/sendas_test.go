@@ -1,6 +1,7 @@
 package methods_test
 
 import (
+	"slices"
 	"testing"
 
 	"github.com/jmapd/jmapd/jmaptest"
@@ -100,5 +101,70 @@ func TestSendAs_ManageLevelOnly(t *testing.T) {
 	}
 	if !got {
 		t.Error("Bob did not get the mail sent as support@")
+	}
+}
+
+// sendTo has c send a plain message to rcpt from its own account.
+func sendTo(t *testing.T, c *jmaptest.Client, rcpt, subject string) {
+	t.Helper()
+	d := draft(t, c, map[string]any{"to": to(rcpt), "subject": subject})
+	submitted(t, submit(t, c, map[string]any{"identityId": ownIdentity(t, c), "emailId": d}, nil))
+}
+
+// subjectsIn lists the subjects of the emails of acct as c sees them.
+func subjectsIn(t *testing.T, c *jmaptest.Client, acct string) []string {
+	t.Helper()
+	q := ok(t, c, acct, "Email/query", map[string]any{})
+	ids := strs(q["ids"])
+	if len(ids) == 0 {
+		return nil
+	}
+	g := ok(t, c, acct, "Email/get", map[string]any{"ids": ids, "properties": []string{"subject"}})
+	var out []string
+	for _, e := range g["list"].([]any) {
+		out = append(out, str(e.(map[string]any)["subject"]))
+	}
+	return out
+}
+
+// TestGroups_ArchiveAndCompany: a group's address gives each member a
+// private copy, and with --archive the group keeps one its members read;
+// a company group keeps mail to any member where every member reads it.
+func TestGroups_ArchiveAndCompany(t *testing.T) {
+	srv := jmaptest.Start(t)
+	alice, bob := srv.NewUser(t, "alice@example.test"), srv.NewUser(t, "bob@example.test")
+	carol, dave := srv.NewUser(t, "carol@example.test"), srv.NewUser(t, "dave@example.test")
+	srv.Admin(t, "group", "add", "team@example.test", "--archive", "--member", "alice@example.test", "--member", "bob@example.test")
+	srv.Admin(t, "group", "add", "corp@example.test", "--company", "--member", "alice@example.test", "--member", "dave@example.test")
+	team, corp := sharedAccount(t, srv, "team@example.test"), sharedAccount(t, srv, "corp@example.test")
+
+	sendTo(t, carol, "team@example.test", "For the team")
+	aliceCopy := inbox(t, alice, "subject", "keywords")
+	bobCopy := inbox(t, bob, "subject", "keywords")
+	if len(aliceCopy) != 1 || len(bobCopy) != 1 || aliceCopy[0]["subject"] != "For the team" || bobCopy[0]["subject"] != "For the team" {
+		t.Fatalf("members' inboxes: alice %v bob %v", aliceCopy, bobCopy)
+	}
+	// Private copies: Alice's $seen is hers alone.
+	updateEmail(t, alice, str(aliceCopy[0]["id"]), map[string]any{"keywords/$seen": true})
+	if member(inbox(t, bob, "keywords")[0], "keywords")["$seen"] == true {
+		t.Error("Alice's $seen shows on Bob's copy")
+	}
+	if got := subjectsIn(t, bob, team); !slices.Equal(got, []string{"For the team"}) {
+		t.Errorf("the team archive as Bob sees it: %v", got)
+	}
+	if n, res := in(t, carol, team, "Email/query", map[string]any{}); n != "error" || res["type"] != "accountNotFound" {
+		t.Errorf("a non-member reaches the archive: %s %v", n, res)
+	}
+
+	// Mail to Alice alone lands in the company account too, for Dave.
+	sendTo(t, carol, "alice@example.test", "Invoice 42")
+	if got := subjectsIn(t, dave, corp); !slices.Contains(got, "Invoice 42") {
+		t.Errorf("the company account as Dave sees it: %v", got)
+	}
+	if got := subjectsIn(t, bob, team); slices.Contains(got, "Invoice 42") {
+		t.Error("mail to Alice went into the team archive")
+	}
+	if len(inbox(t, dave, "subject")) != 0 {
+		t.Error("mail to Alice went into Dave's own inbox")
 	}
 }

@@ -20,8 +20,8 @@ type Directory struct {
 	// members maps a group to its individual members, through nested
 	// groups.
 	members map[store.PrincipalID][]store.PrincipalID
-	// archives marks groups whose account is their archive, readable by
-	// their members.
+	// archives marks groups whose account (an archive of mail to the
+	// group, or a company's mail to any member) their members read.
 	archives map[store.PrincipalID]bool
 }
 
@@ -47,7 +47,7 @@ func (d *Directory) load(tx store.Tx) error {
 		if p.Type == store.Group {
 			isGroup[p.ID] = true
 			direct[p.ID] = p.Members
-			if p.Archive && p.Account != "" {
+			if (p.Archive || p.Company) && p.Account != "" {
 				archives[p.ID] = true
 			}
 		}
@@ -322,7 +322,7 @@ func (d *Directory) Audience(tx store.Tx, acct store.AccountID) ([]store.Princip
 	case err != nil:
 		return nil, err
 	case owner.Type == store.Group:
-		if owner.Archive {
+		if owner.Archive || owner.Company {
 			m, err := d.Members(tx, owner.ID)
 			if err != nil {
 				return nil, err

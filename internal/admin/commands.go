@@ -178,8 +178,9 @@ func newPrincipal(tx store.Tx, p *store.Principal) error {
 	}
 	p.ID = store.PrincipalID(id)
 	// Users and shared mailboxes own an account; so does a group that
-	// keeps an archive of its mail.
-	if p.Type == store.Individual || p.Archive {
+	// keeps an archive of its mail, and a company group, where mail to
+	// any member is kept for all members to see.
+	if p.Type == store.Individual || p.Archive || p.Company {
 		p.Account = store.AccountID(id)
 	}
 	p.Created = time.Now().UTC()

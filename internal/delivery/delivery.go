@@ -151,7 +151,8 @@ const maxGroupDepth = 8
 // Resolve returns the accounts mail to addr goes into, and local false
 // when no principal of this server has the address. A group expands to
 // its members (and to its own account when it archives); a shared mailbox
-// and a user to their own account. Each account appears once.
+// and a user to their own account; and mail to a member of a company group
+// also goes to that group's account. Each account appears once.
 func Resolve(tx store.Tx, addr string) (targets []Target, local bool, err error) {
 	p, err := tx.Principals().ByEmail(strings.ToLower(addr))
 	if err != nil {
@@ -195,6 +196,23 @@ func Resolve(tx store.Tx, addr string) (targets []Target, local bool, err error)
 	}
 	if err := walk(p, 0); err != nil {
 		return nil, true, err
+	}
+	// A company group keeps mail to any of its members in its own
+	// account, which every member reads (DESIGN.md: company visibility).
+	for g, err := range tx.Principals().All() {
+		if err != nil {
+			return nil, true, err
+		}
+		if g.Type != store.Group || !g.Company || g.Account == "" || accts[g.Account] {
+			continue
+		}
+		for _, m := range g.Members {
+			if seen[m] {
+				accts[g.Account] = true
+				targets = append(targets, Target{Account: g.Account, Address: g.Email})
+				break
+			}
+		}
 	}
 	return targets, true, nil
 }
