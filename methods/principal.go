@@ -210,11 +210,16 @@ func (a *Accounts) principalView(tx store.Tx, who store.PrincipalID) (*principal
 	}
 	slices.Sort(accts)
 	for _, id := range accts {
-		b, err := json.Marshal(v.reach[store.AccountID(id)])
-		if err != nil {
-			return nil, err
+		// What the account is for the caller, without the values of its
+		// capabilities, some of which move with the clock (the
+		// FUTURERELEASE date of submission).
+		a := v.reach[store.AccountID(id)]
+		caps := make([]string, 0, len(a.Capabilities))
+		for urn := range a.Capabilities {
+			caps = append(caps, urn)
 		}
-		fmt.Fprintf(h, "%s\x00%s\x00", id, b)
+		slices.Sort(caps)
+		fmt.Fprintf(h, "%s\x00%s\x00%v\x00%v\x00%s\x00", id, a.Name, a.IsPersonal, a.IsReadOnly, strings.Join(caps, ","))
 	}
 	v.digest = hex.EncodeToString(h.Sum(nil)[:6])
 	return v, nil
