@@ -42,6 +42,9 @@ type DB struct {
 	subs  map[int]func([]store.StateChange)
 	subN  int
 	blobs *blobStore
+	// stopGC ends gcLoop; gcDone is closed when it has.
+	stopGC chan struct{}
+	gcDone chan struct{}
 
 	// writeMu is held shared by the first attempt of an Update and
 	// exclusively by its retries, so a retry has no concurrent writer to
@@ -76,7 +79,17 @@ func Open(opt Options) (*DB, error) {
 		WithSyncWrites(false).
 		WithLogger(nil).
 		WithNumVersionsToKeep(1).
-		WithCompactL0OnClose(true)
+		WithCompactL0OnClose(true).
+		// Message content and blob chunks go to the value log, so the
+		// LSM tree holds keys and small records: far fewer memtable
+		// flushes and compactions on import. The value log is collected
+		// in the background (gcLoop).
+		WithValueThreshold(8 << 10).
+		// Memory: Badger's defaults (64 MB memtables, a 256 MB block
+		// cache) alone exceed what a mid-size server should use; the
+		// operating system's page cache serves the rest.
+		WithMemTableSize(32 << 20).
+		WithBlockCacheSize(64 << 20)
 	if opt.Logf != nil {
 		bo = bo.WithLogger(badgerLogger{opt.Logf})
 	}
@@ -92,11 +105,37 @@ func Open(opt Options) (*DB, error) {
 	d := &DB{db: db, opt: opt, seq: seq, sync: &groupSyncer{sync: db.Sync}, subs: map[int]func([]store.StateChange){}}
 	d.sync.cond = sync.NewCond(&d.sync.mu)
 	d.blobs = &blobStore{d: d}
+	d.stopGC, d.gcDone = make(chan struct{}), make(chan struct{})
+	go d.gcLoop(10 * time.Minute)
 	return d, nil
+}
+
+// gcLoop rewrites value log files that are mostly garbage (deleted blobs
+// and records) every interval, until Close.
+func (d *DB) gcLoop(interval time.Duration) {
+	defer close(d.gcDone)
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-d.stopGC:
+			return
+		case <-t.C:
+			// Each call collects at most one file; go on while there is
+			// something to collect.
+			for range 16 {
+				if d.db.RunValueLogGC(0.5) != nil {
+					break
+				}
+			}
+		}
+	}
 }
 
 // Close releases the id sequence, syncs and closes Badger.
 func (d *DB) Close() error {
+	close(d.stopGC)
+	<-d.gcDone
 	err := d.seq.Release()
 	if serr := d.db.Sync(); err == nil {
 		err = serr
