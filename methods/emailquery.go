@@ -31,11 +31,21 @@ type queryContext struct {
 	acct     store.AccountID
 	threads  map[string][]*emailRecord
 	messages map[string]*mime.Message
+	// search reads the full-text index; nil when the account is not
+	// completely indexed.
+	search *searchReader
 }
+
+// parseHook, when set by a test, is called for each message a query
+// opens.
+var parseHook func(blobID string)
 
 func (q *queryContext) message(e *emailRecord) *mime.Message {
 	if m, ok := q.messages[e.ID]; ok {
 		return m
+	}
+	if parseHook != nil {
+		parseHook(e.BlobID)
 	}
 	m, err := openMessage(q.ctx, q.c.Store(), q.acct, e.BlobID)
 	if err != nil {
@@ -104,14 +114,27 @@ func addressesContain(list []mime.Address, s string) bool {
 	return false
 }
 
+// bodyContains reports whether the body text of e contains s, ignoring
+// case; HTML markup is not text (RFC 8621 §4.4.1: "When searching inside a
+// HTML body, HTML tags and attributes SHOULD be ignored"). The full-text
+// index answers when it can tell exactly; otherwise the message is read.
 func (q *queryContext) bodyContains(e *emailRecord, s string) bool {
+	if q.search != nil {
+		if has, known := q.search.bodyHas(e.ID, s); known {
+			return has
+		}
+	}
 	m := q.message(e)
 	if m == nil {
 		return false
 	}
 	text, html, _ := m.BodyLists()
 	for _, p := range append(text, html...) {
-		if t, _ := m.Text(p); containsFold(t, s) {
+		t, _ := m.Text(p)
+		if p.Type == "text/html" {
+			t = mime.HTMLToText(t)
+		}
+		if containsFold(t, s) {
 			return true
 		}
 	}
@@ -422,27 +445,55 @@ func emailResults(ctx context.Context, c *jmap.Call, tx store.Tx, acct store.Acc
 	if err != nil {
 		return nil, err
 	}
+	if q.search, err = openSearch(tx, acct); err != nil {
+		return nil, err
+	}
 	var all []*emailRecord
-	n := 0
-	for o, err := range tx.Scan(acct, "Email") {
-		if err != nil {
-			return nil, err
-		}
-		if n++; n%256 == 0 && ctx.Err() != nil {
-			return nil, ctx.Err()
-		}
-		e, err := loadEmailBytes(o.Data)
-		if err != nil {
-			return nil, err
-		}
-		// RFC 8621 §9.5: what the caller may not read does not exist,
-		// nor do the mailboxes they cannot see.
+	// RFC 8621 §9.5: what the caller may not read does not exist, nor do
+	// the mailboxes they cannot see.
+	keep := func(e *emailRecord) bool {
 		if !readableIn(access, e.MailboxIDs) {
-			continue
+			return false
 		}
 		e.MailboxIDs = visibleMailboxes(access, e.MailboxIDs)
-		all = append(all, e)
-		q.threads[e.ThreadID] = append(q.threads[e.ThreadID], e)
+		return true
+	}
+	var cand map[string]bool
+	narrowed := false
+	if q.search != nil {
+		if cand, narrowed, err = q.search.candidates(args.Filter); err != nil {
+			return nil, err
+		}
+	}
+	if narrowed {
+		// Only the candidates of the full-text index are read and
+		// checked against the whole filter.
+		if all, err = candidateEmails(ctx, tx, acct, cand, keep); err != nil {
+			return nil, err
+		}
+		if dependsOnThread(&jmap.QueryChangesArgs{Filter: args.Filter, Sort: args.Sort}) {
+			if err := q.loadThreads(tx, all, keep); err != nil {
+				return nil, err
+			}
+		}
+	} else {
+		n := 0
+		for o, err := range tx.Scan(acct, "Email") {
+			if err != nil {
+				return nil, err
+			}
+			if n++; n%256 == 0 && ctx.Err() != nil {
+				return nil, ctx.Err()
+			}
+			e, err := loadEmailBytes(o.Data)
+			if err != nil {
+				return nil, err
+			}
+			if keep(e) {
+				all = append(all, e)
+				q.threads[e.ThreadID] = append(q.threads[e.ThreadID], e)
+			}
+		}
 	}
 	var hits []*emailRecord
 	for _, e := range all {
@@ -469,6 +520,9 @@ func emailResults(ctx context.Context, c *jmap.Call, tx store.Tx, acct store.Acc
 func emailQuery(ctx context.Context, c *jmap.Call) (any, error) {
 	var args emailQueryArgs
 	if err := c.Decode(&args); err != nil {
+		return nil, err
+	}
+	if err := prepareTextQuery(ctx, c, args.AccountID, args.Filter); err != nil {
 		return nil, err
 	}
 	page := func(tx store.Tx, acct store.AccountID) ([]string, int, *int, bool, error) {
@@ -526,6 +580,9 @@ func dependsOnThread(args *jmap.QueryChangesArgs) bool {
 func emailQueryChanges(ctx context.Context, c *jmap.Call) (any, error) {
 	var args emailQueryChangesArgs
 	if err := c.Decode(&args); err != nil {
+		return nil, err
+	}
+	if err := prepareTextQuery(ctx, c, args.AccountID, args.Filter); err != nil {
 		return nil, err
 	}
 	return jmap.RunQueryChanges(ctx, c, &args.QueryChangesArgs, CapMail, "Email", func(tx store.Tx, acct store.AccountID, set *jmap.ChangeSet) ([]string, error) {
