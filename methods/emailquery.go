@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/jmapd/jmapd/internal/mime"
@@ -36,16 +37,16 @@ type queryContext struct {
 	search *searchReader
 }
 
-// parseHook, when set by a test, is called for each message a query
-// opens.
-var parseHook func(blobID string)
+// parseHook, when set by a test, is called with the blob id of each
+// message a query opens.
+var parseHook atomic.Pointer[func(blobID string)]
 
 func (q *queryContext) message(e *emailRecord) *mime.Message {
 	if m, ok := q.messages[e.ID]; ok {
 		return m
 	}
-	if parseHook != nil {
-		parseHook(e.BlobID)
+	if h := parseHook.Load(); h != nil {
+		(*h)(e.BlobID)
 	}
 	m, err := openMessage(q.ctx, q.c.Store(), q.acct, e.BlobID)
 	if err != nil {
