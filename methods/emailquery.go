@@ -527,7 +527,11 @@ func emailQuery(ctx context.Context, c *jmap.Call) (any, error) {
 		return nil, err
 	}
 	page := func(tx store.Tx, acct store.AccountID) ([]string, int, *int, bool, error) {
-		return indexedQuery(ctx, c, tx, acct, &args)
+		ids, pos, total, ok, err := indexedQuery(ctx, c, tx, acct, &args)
+		if ok || err != nil {
+			return ids, pos, total, ok, err
+		}
+		return searchQuery(ctx, c, tx, acct, &args)
 	}
 	return jmap.RunQuery(ctx, c, &args.QueryArgs, CapMail, "Email", page, func(tx store.Tx, acct store.AccountID) ([]string, error) {
 		return emailResults(ctx, c, tx, acct, &args)

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"unicode/utf8"
 
 	"github.com/jmapd/jmapd/internal/mime"
@@ -67,7 +68,7 @@ const (
 	maxIndexTokens = 2000
 	// searchTxBudget caps the index entries one transaction writes, to
 	// stay well inside Badger's transaction size; emails past it wait.
-	searchTxBudget = 40000
+	searchTxBudget = 60000
 	// backfillBatch is how many emails a backfill transaction indexes at
 	// most.
 	backfillBatch = 200
@@ -169,21 +170,33 @@ func searchEntries(e *emailRecord, body []string) ([]string, map[string]uint8) {
 	return order, masks
 }
 
-// searchBudget counts the index entries a transaction wrote.
-type searchBudget struct{ spent int }
+// searchBudget counts the index entries a transaction wrote, and
+// remembers the tokens it found in the dictionary or added to it.
+type searchBudget struct {
+	spent int
+	known map[string]bool
+}
 
 // writeSearch indexes email id with the tokens; it writes nothing and
 // returns false when that would take the transaction past its budget
 // (unless it is the first email indexed in it).
 func writeSearch(tx store.Tx, acct store.AccountID, id string, toks []string, masks map[string]uint8, b *searchBudget) (bool, error) {
 	var fresh []string
+	if b.known == nil {
+		b.known = map[string]bool{}
+	}
 	for _, tok := range toks {
+		if b.known[tok] {
+			continue
+		}
 		v, err := tx.GetMeta(dictKey(acct, tok, tok))
 		if err != nil {
 			return false, err
 		}
 		if v == nil {
 			fresh = append(fresh, tok)
+		} else {
+			b.known[tok] = true
 		}
 	}
 	cost := len(toks) + 1
@@ -195,6 +208,7 @@ func writeSearch(tx store.Tx, acct store.AccountID, id string, toks []string, ma
 	}
 	b.spent += cost
 	for _, tok := range fresh {
+		b.known[tok] = true
 		for _, s := range search.Suffixes(tok) {
 			if err := tx.PutMeta(dictKey(acct, s, tok), present); err != nil {
 				return false, err
@@ -731,4 +745,109 @@ func (q *queryContext) loadThreads(tx store.Tx, list []*emailRecord, keep func(*
 		q.threads[e.ThreadID] = members
 	}
 	return nil
+}
+
+// searchWalkMin is the candidate count from which searchQuery walks the
+// receivedAt index instead of reading the candidates' records.
+var searchWalkMin atomic.Int64
+
+// searchWalks counts the searches searchQuery answered, for tests.
+var searchWalks atomic.Int64
+
+func init() { searchWalkMin.Store(1000) }
+
+// searchQuery answers the common search shape from the full-text index
+// and the receivedAt index without reading email records: the filter is
+// one condition of text conditions whose terms are whole tokens (so the
+// candidates are exactly the matches), perhaps with inMailbox, sorted by
+// receivedAt alone, without anchor or collapseThreads, for the account's
+// owner. The walk goes newest (or oldest) first and stops once the page is
+// full, since the total is the candidate count; with inMailbox and
+// calculateTotal it walks the whole mailbox. ok is false for any other
+// shape, and when the candidates are few enough to read.
+func searchQuery(ctx context.Context, c *jmap.Call, tx store.Tx, acct store.AccountID, args *emailQueryArgs) (ids []string, pos int, total *int, ok bool, err error) {
+	if args.Anchor != nil || args.Position < 0 || args.CollapseThreads || len(args.Sort) > 1 ||
+		(len(args.Sort) == 1 && args.Sort[0].Property != "receivedAt") {
+		return nil, 0, nil, false, nil
+	}
+	var f map[string]any
+	if json.Unmarshal(args.Filter, &f) != nil || f == nil {
+		return nil, 0, nil, false, nil
+	}
+	mbox := allMail
+	for k, v := range f {
+		s, isStr := v.(string)
+		switch {
+		case !isStr:
+			return nil, 0, nil, false, nil
+		case k == "inMailbox":
+			mbox = s
+			if real, ok := c.ResolveID(s); ok {
+				mbox = real
+			}
+			if mbox == allMail {
+				return nil, 0, nil, false, nil
+			}
+		case searchFields[k] != 0:
+			for _, term := range searchTokens(s) {
+				if !search.Whole(term) {
+					return nil, 0, nil, false, nil
+				}
+			}
+		default:
+			return nil, 0, nil, false, nil
+		}
+	}
+	access, err := callerAccess(ctx, tx, acct)
+	if err != nil || !access.Owner {
+		return nil, 0, nil, false, err
+	}
+	r, err := openSearch(tx, acct)
+	if err != nil || r == nil || len(r.waiting) > 0 {
+		return nil, 0, nil, false, err
+	}
+	cand, narrowed, err := r.candidates(args.Filter)
+	if err != nil || !narrowed || int64(len(cand)) < searchWalkMin.Load() {
+		return nil, 0, nil, false, err
+	}
+	searchWalks.Add(1)
+	desc := len(args.Sort) == 0 || !args.Sort[0].Ascending()
+	scan := tx.ScanMeta
+	if desc {
+		scan = tx.ScanMetaReverse
+	}
+	limit := -1
+	if args.Limit != nil {
+		limit = *args.Limit
+	}
+	needAll := args.CalculateTotal && mbox != allMail
+	ids = []string{}
+	n := 0
+	for m, err := range scan(indexPrefix(acct, mbox)) {
+		if err != nil {
+			return nil, 0, nil, false, err
+		}
+		id := indexID(m.Key)
+		if !cand[id] {
+			continue
+		}
+		if n >= args.Position && (limit < 0 || len(ids) < limit) {
+			ids = append(ids, id)
+		}
+		n++
+		if n%512 == 0 && ctx.Err() != nil {
+			return nil, 0, nil, false, ctx.Err()
+		}
+		if limit >= 0 && len(ids) >= limit && !needAll {
+			break
+		}
+	}
+	count := n
+	if mbox == allMail {
+		count = len(cand)
+	}
+	if args.CalculateTotal {
+		total = &count
+	}
+	return ids, min(args.Position, count), total, true, nil
 }

@@ -397,3 +397,61 @@ func TestEmailSearch_WaitingEmailsAreIndexedBeforeQuery(t *testing.T) {
 		t.Errorf("after the query: %v, want all four indexed", k)
 	}
 }
+
+// The walk of the receivedAt index that serves searches with many
+// candidates answers exactly as reading the candidates does: ids, position
+// and total, with and without inMailbox, both directions.
+func TestEmailSearch_WalkMatchesRead(t *testing.T) {
+	srv := jmaptest.Start(t)
+	alice := srv.NewUser(t, "alice@example.test")
+	inbox, archive := mailboxByRole(t, alice, "inbox"), mailboxByRole(t, alice, "archive")
+	words := []string{"apple", "banana", "cherry", "pineapple"}
+	emails := map[string]any{}
+	for i := range 40 {
+		body := words[i%4] + " " + words[(i/4)%4]
+		raw := simpleMessage(fmt.Sprintf("w%d@example.test", i), fmt.Sprintf("Fruit %d", i%7), "", body)
+		mbox := inbox
+		if i%3 == 0 {
+			mbox = archive
+		}
+		emails[fmt.Sprintf("m%d", i)] = map[string]any{"blobId": uploadBlob(t, alice, []byte(raw), "message/rfc822"),
+			"mailboxIds": boolSet(mbox), "receivedAt": fmt.Sprintf("2024-01-01T00:%02d:00Z", i%20)}
+	}
+	if res := importEmails(t, alice, emails); len(res["created"].(map[string]any)) != 40 {
+		t.Fatalf("import: %v", res["notCreated"])
+	}
+	queries := []map[string]any{
+		{"filter": map[string]any{"body": "apple"}},
+		{"filter": map[string]any{"body": "apple"}, "position": 3, "limit": 5, "calculateTotal": true},
+		{"filter": map[string]any{"text": "APPLE"}, "sort": []any{map[string]any{"property": "receivedAt", "isAscending": true}}, "limit": 4, "calculateTotal": true},
+		{"filter": map[string]any{"body": "apple", "subject": "fruit"}, "limit": 10, "calculateTotal": true},
+		{"filter": map[string]any{"body": "cherry", "inMailbox": archive}, "limit": 2, "calculateTotal": true},
+		{"filter": map[string]any{"body": "cherry", "inMailbox": inbox}, "position": 1, "limit": 3},
+		{"filter": map[string]any{"body": "banana"}, "position": 100, "calculateTotal": true},
+		{"filter": map[string]any{"subject": "fruit 3"}, "calculateTotal": true},
+	}
+	run := func(q map[string]any) map[string]any {
+		args := map[string]any{"accountId": alice.Account}
+		for k, v := range q {
+			args[k] = v
+		}
+		return alice.One(t, "Email/query", args)
+	}
+	for _, q := range queries {
+		read := run(q)
+		restore := methods.SetSearchWalkMin(0)
+		before := methods.SearchWalks()
+		walked := run(q)
+		restore()
+		if methods.SearchWalks() != before+1 {
+			t.Errorf("query %v did not walk the index", q)
+		}
+		if !slices.Equal(strs(read["ids"]), strs(walked["ids"])) || read["total"] != walked["total"] || read["position"] != walked["position"] {
+			t.Errorf("query %v: read %v %v %v, walked %v %v %v", q, read["ids"], read["position"], read["total"],
+				walked["ids"], walked["position"], walked["total"])
+		}
+		if len(strs(read["ids"])) == 0 && q["position"] == nil {
+			t.Errorf("query %v found nothing", q)
+		}
+	}
+}

@@ -17,6 +17,16 @@ func SetParseHook(f func(blobID string)) {
 	parseHook.Store(&f)
 }
 
+// SetSearchWalkMin sets the candidate count from which a search walks the
+// receivedAt index, and returns a function restoring it.
+func SetSearchWalkMin(n int) func() {
+	old := searchWalkMin.Swap(int64(n))
+	return func() { searchWalkMin.Store(old) }
+}
+
+// SearchWalks returns how many searches walked the receivedAt index.
+func SearchWalks() int64 { return searchWalks.Load() }
+
 // DropSearchIndex removes every full-text index key of acct, leaving the
 // account as one stored before the index existed.
 func DropSearchIndex(ctx context.Context, st store.Store, acct store.AccountID) error {
