@@ -244,6 +244,15 @@ func forwardEntries(v []byte, yield func(mask uint8, tok string)) {
 // searchAdd indexes a new email (from addEmail), or lists it as waiting
 // when its body tokens are unknown or the transaction is past its budget.
 func searchAdd(tx store.Tx, acct store.AccountID, e *emailRecord, cnt *counter) error {
+	// An account whose first email this is has nothing stored before the
+	// index: it is complete from the start.
+	if st, err := tx.State(acct, "Email"); err != nil {
+		return err
+	} else if st == 0 {
+		if err := tx.PutMeta(searchDoneKey(acct), present); err != nil {
+			return err
+		}
+	}
 	if e.search != nil {
 		toks, masks := searchEntries(e, e.search.body)
 		ok, err := writeSearch(tx, acct, e.ID, toks, masks, &cnt.search)
