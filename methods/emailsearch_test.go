@@ -279,6 +279,21 @@ func TestEmailSearch_FollowsWrites(t *testing.T) {
 	if ids := find(map[string]any{"body": "quokka"}); len(ids) != 2 {
 		t.Errorf("quokka finds %v, want A and B", ids)
 	}
+	q := alice.One(t, "Email/query", map[string]any{"accountId": alice.Account, "filter": map[string]any{"body": "quokka"},
+		"collapseThreads": true, "calculateTotal": true})
+	if ids := strs(q["ids"]); len(ids) != 1 || q["total"] != float64(1) {
+		t.Errorf("collapseThreads: %v (total %v), want one email of the thread", ids, q["total"])
+	}
+	// A thread condition looks at every email of the thread, not only the
+	// candidates: flagging C (no quokka) makes A and B match.
+	thread := map[string]any{"body": "quokka", "someInThreadHaveKeyword": "$flagged"}
+	if ids := find(thread); len(ids) != 0 {
+		t.Errorf("someInThreadHaveKeyword before flagging: %v", ids)
+	}
+	alice.One(t, "Email/set", map[string]any{"accountId": alice.Account, "update": map[string]any{got[0]: map[string]any{"keywords/$flagged": true}}})
+	if ids := find(thread); len(ids) != 2 {
+		t.Errorf("someInThreadHaveKeyword after flagging C: %v, want A and B", ids)
+	}
 
 	// Destroy: gone from results and from the postings.
 	before := keys()
@@ -292,6 +307,32 @@ func TestEmailSearch_FollowsWrites(t *testing.T) {
 	after := keys()
 	if after["ff"] != before["ff"]-2 || after["fp"] >= before["fp"] {
 		t.Errorf("index keys before %v after %v: want two forward entries and their postings gone", before, after)
+	}
+}
+
+// Email/queryChanges with a text filter reports an email that starts to
+// match (RFC 8621 §4.5).
+func TestEmailSearch_QueryChanges(t *testing.T) {
+	srv := jmaptest.Start(t)
+	alice := srv.NewUser(t, "alice@example.test")
+	inbox := mailboxByRole(t, alice, "inbox")
+	old := importIn(t, alice, simpleMessage("o@example.test", "Old", "", "heron"), inbox)
+	filter := map[string]any{"body": "heron"}
+	sort := []any{map[string]any{"property": "receivedAt"}}
+	q := alice.One(t, "Email/query", map[string]any{"accountId": alice.Account, "filter": filter, "sort": sort})
+	if ids := strs(q["ids"]); !slices.Equal(ids, []string{old}) {
+		t.Fatalf("query: %v", ids)
+	}
+	importIn(t, alice, simpleMessage("x@example.test", "Other", "", "egret"), inbox)
+	added := importIn(t, alice, simpleMessage("n@example.test", "New", "", "grey heron"), inbox)
+	ch := alice.One(t, "Email/queryChanges", map[string]any{"accountId": alice.Account, "filter": filter, "sort": sort,
+		"sinceQueryState": q["queryState"]})
+	var got []string
+	for _, a := range ch["added"].([]any) {
+		got = append(got, str(a.(map[string]any)["id"]))
+	}
+	if !slices.Equal(got, []string{added}) {
+		t.Errorf("queryChanges added %v, want %v (response %v)", got, added, ch)
 	}
 }
 
