@@ -68,7 +68,7 @@ const (
 	maxIndexTokens = 2000
 	// searchTxBudget caps the index entries one transaction writes, to
 	// stay well inside Badger's transaction size; emails past it wait.
-	searchTxBudget = 60000
+	searchTxBudget = 75000
 	// backfillBatch is how many emails a backfill transaction indexes at
 	// most.
 	backfillBatch = 200
