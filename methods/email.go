@@ -443,6 +443,9 @@ func emailImport(ctx context.Context, c *jmap.Call) (any, error) {
 	for cid, v := range resp.Created {
 		c.Created(cid, v["id"].(string))
 	}
+	if len(resp.Created) > 0 {
+		indexWaiting(ctx, c.Store(), acct.ID)
+	}
 	resp.NewState = jmap.NewState(changes, acct.ID, "Email", resp.OldState)
 	if len(resp.Created) == 0 {
 		resp.Created = nil

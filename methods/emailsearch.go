@@ -13,6 +13,7 @@ import (
 	"github.com/jmapd/jmapd/internal/search"
 	"github.com/jmapd/jmapd/jmap"
 	"github.com/jmapd/jmapd/store"
+	"github.com/rs/zerolog"
 )
 
 // The full-text index answers the text conditions of Email/query (RFC 8621
@@ -366,6 +367,21 @@ func hasTextCondition(raw json.RawMessage) bool {
 // transaction, and each batch checks inside its transaction that the email
 // still exists and is not indexed yet.
 func ensureSearchIndex(ctx context.Context, st store.Store, acct store.AccountID) error {
+	return indexPending(ctx, st, acct, true)
+}
+
+// indexWaiting indexes the emails of acct that wait, if the account is
+// marked done; it runs after an import so that the next search finds
+// nothing left to do. A failure is logged: the next text query retries.
+func indexWaiting(ctx context.Context, st store.Store, acct store.AccountID) {
+	if err := indexPending(ctx, st, acct, false); err != nil {
+		zerolog.Ctx(ctx).Warn().Err(err).Str("account", string(acct)).Msg("index waiting emails")
+	}
+}
+
+// indexPending indexes the waiting emails of acct, and with backfill,
+// every email of an account not marked done, then marks it.
+func indexPending(ctx context.Context, st store.Store, acct store.AccountID, backfill bool) error {
 	var todo []string
 	done := false
 	err := st.View(ctx, func(tx store.Tx) error {
@@ -374,6 +390,9 @@ func ensureSearchIndex(ctx context.Context, st store.Store, acct store.AccountID
 			return err
 		}
 		done = v != nil
+		if !done && !backfill {
+			return nil
+		}
 		if done {
 			p := waitingPrefix(acct)
 			for m, err := range tx.ScanMeta(p) {
@@ -416,7 +435,7 @@ func ensureSearchIndex(ctx context.Context, st store.Store, acct store.AccountID
 		}
 		todo = todo[n:]
 	}
-	if done {
+	if done || !backfill {
 		return nil
 	}
 	_, err = st.Update(ctx, func(tx store.Tx) error { return tx.PutMeta(searchDoneKey(acct), present) })

@@ -337,7 +337,9 @@ func TestEmailSearch_QueryChanges(t *testing.T) {
 }
 
 // An email copied from another account is searchable there (RFC 8621
-// §4.7), with the tokens it was indexed with in its first account.
+// §4.7), with the tokens it was indexed with in its first account; one
+// copied from an account not indexed yet waits, and the next text query
+// indexes it first.
 func TestEmailSearch_Copy(t *testing.T) {
 	f := newShareFixture(t)
 	f.srv.Admin(t, "share", "alice@example.test", "--with", "bob@example.test", "--rights", "readAdvanced", "--mailbox", "Inbox")
@@ -352,6 +354,25 @@ func TestEmailSearch_Copy(t *testing.T) {
 	q := f.bob.One(t, "Email/query", map[string]any{"accountId": f.bob.Account, "filter": map[string]any{"body": "shall"}})
 	if ids := strs(q["ids"]); !slices.Equal(ids, []string{c1}) {
 		t.Errorf("copied email: body search finds %v, want %v", ids, c1)
+	}
+
+	ctx := context.Background()
+	if err := methods.DropSearchIndex(ctx, f.srv.Store(), store.AccountID(f.alice.Account)); err != nil {
+		t.Fatal(err)
+	}
+	r = f.bob.CallUsing(t, usingShare, jmaptest.Call{Name: "Email/copy", Args: map[string]any{
+		"fromAccountId": f.alice.Account, "accountId": f.bob.Account,
+		"create": map[string]any{"c2": map[string]any{"id": f.inboxB, "mailboxIds": map[string]any{bobInbox: true}}}}})
+	c2 := str(member(r.MethodResponses[0].Args["created"], "c2")["id"])
+	if k, _ := methods.SearchIndexKeys(ctx, f.srv.Store(), store.AccountID(f.bob.Account)); k["fq"] != 1 || k["fd"] != 1 {
+		t.Errorf("Bob's index after copying an unindexed email: %v, want it waiting", k)
+	}
+	q = f.bob.One(t, "Email/query", map[string]any{"accountId": f.bob.Account, "filter": map[string]any{"body": "numbers"}})
+	if ids := strs(q["ids"]); c2 == "" || !slices.Equal(ids, []string{c2}) {
+		t.Errorf("copied unindexed email: body search finds %v, want %v", ids, c2)
+	}
+	if k, _ := methods.SearchIndexKeys(ctx, f.srv.Store(), store.AccountID(f.bob.Account)); k["fq"] != 0 {
+		t.Errorf("Bob's index after the query: %v, want nothing waiting", k)
 	}
 }
 
@@ -397,8 +418,8 @@ func TestEmailSearch_BackfillsOldAccount(t *testing.T) {
 	}
 }
 
-// A transaction past its index budget leaves emails waiting; the next text
-// query indexes them first, so they are found.
+// A transaction past its index budget leaves emails waiting; the import
+// indexes them after its commit, so they are found.
 func TestEmailSearch_WaitingEmailsAreIndexedBeforeQuery(t *testing.T) {
 	srv := jmaptest.Start(t)
 	alice := srv.NewUser(t, "alice@example.test")
@@ -427,15 +448,12 @@ func TestEmailSearch_WaitingEmailsAreIndexedBeforeQuery(t *testing.T) {
 		t.Fatalf("import: %v", res["notCreated"])
 	}
 	ctx, acct := context.Background(), store.AccountID(alice.Account)
-	if k, _ := methods.SearchIndexKeys(ctx, srv.Store(), acct); k["fq"] == 0 {
-		t.Fatalf("no email waits after a large import: %v", k)
+	if k, _ := methods.SearchIndexKeys(ctx, srv.Store(), acct); k["fq"] != 0 || k["ff"] != 4 {
+		t.Errorf("after the import: %v, want all four indexed", k)
 	}
 	q := alice.One(t, "Email/query", map[string]any{"accountId": alice.Account, "filter": map[string]any{"body": last}})
 	if ids := strs(q["ids"]); len(ids) != 1 {
 		t.Errorf("word of the last email: %v", ids)
-	}
-	if k, _ := methods.SearchIndexKeys(ctx, srv.Store(), acct); k["fq"] != 0 || k["ff"] != 4 {
-		t.Errorf("after the query: %v, want all four indexed", k)
 	}
 }
 
