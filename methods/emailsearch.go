@@ -550,12 +550,14 @@ func (r *searchReader) match(tok string) (map[string]uint8, error) {
 		return m, nil
 	}
 	var toks []string
+	seen := map[string]bool{}
 	for m, err := range r.tx.ScanMeta(dictPrefix(r.acct) + tok) {
 		if err != nil {
 			return nil, err
 		}
 		t := m.Key[strings.LastIndexByte(m.Key, 0)+1:]
-		if !slices.Contains(toks, t) {
+		if !seen[t] {
+			seen[t] = true
 			toks = append(toks, t)
 		}
 	}
