@@ -700,7 +700,9 @@ func (r *searchReader) candidates(raw json.RawMessage) (map[string]bool, bool, e
 
 // prepareTextQuery brings the full-text index of the account up to date
 // before a query with a text condition. An account the caller may not use
-// is left for the query to refuse.
+// is left for the query to refuse. When indexing fails the query still
+// answers right: emails still waiting are candidates read in full, and an
+// account not marked done is searched email by email.
 func prepareTextQuery(ctx context.Context, c *jmap.Call, accountID string, filter json.RawMessage) error {
 	if !hasTextCondition(filter) {
 		return nil
@@ -709,7 +711,13 @@ func prepareTextQuery(ctx context.Context, c *jmap.Call, accountID string, filte
 	if err != nil {
 		return nil
 	}
-	return ensureSearchIndex(ctx, c.Store(), acct.ID)
+	if err := ensureSearchIndex(ctx, c.Store(), acct.ID); err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		zerolog.Ctx(ctx).Warn().Err(err).Str("account", string(acct.ID)).Msg("index emails before a search")
+	}
+	return nil
 }
 
 // candidateEmails loads the candidate emails the caller may read, in id
