@@ -134,6 +134,7 @@ func BenchmarkTextSearch(b *testing.B) {
 		for _, c := range cs[:min(8, len(cs))] {
 			out = append(out, c.w)
 		}
+		b.Logf("share %.3f: words %v", share, out)
 		return out
 	}
 	search := func(word string) {
