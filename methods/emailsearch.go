@@ -510,8 +510,9 @@ func indexBatch(ctx context.Context, st store.Store, acct store.AccountID, ids [
 		return 0, err
 	}
 	if n == 0 {
-		// An id that came to exist between the read and the write
-		// (impossible for ids: they are never reused) would loop.
+		// Only an email absent from the read yet present at the write
+		// stops a batch at its first id; ids are never reused, so that
+		// cannot happen, but a loop must not depend on it.
 		return len(ids), nil
 	}
 	return n, nil
