@@ -130,6 +130,9 @@ func addEmail(tx store.Tx, acct store.AccountID, e *emailRecord, cnt *counter) e
 	if err := indexEmail(tx, acct, e, e.MailboxIDs, true, true); err != nil {
 		return err
 	}
+	if err := searchAdd(tx, acct, e, cnt); err != nil {
+		return err
+	}
 	return cnt.change(nil, membershipOf(e))
 }
 
@@ -154,6 +157,7 @@ func newEmail(tx store.Tx, acct store.AccountID, cnt *counter, msg *mime.Message
 	}
 	e := &emailRecord{BlobID: string(blob.ID), MailboxIDs: mboxes, Keywords: kw, ReceivedAt: utcDate(at)}
 	recordFromMessage(msg, e)
+	e.search = bodySearchText(msg)
 	if err := addEmail(tx, acct, e, cnt); err != nil {
 		return nil, nil, err
 	}
@@ -245,6 +249,9 @@ func mergeThread(tx store.Tx, acct store.AccountID, from, into *threadRecord, cn
 			return err
 		}
 		if err := tx.Create(acct, "Email", id, b); err != nil {
+			return err
+		}
+		if err := searchMove(tx, acct, old, id); err != nil {
 			return err
 		}
 		if err := cnt.change(before, membershipOf(e)); err != nil {
@@ -436,6 +443,9 @@ func emailImport(ctx context.Context, c *jmap.Call) (any, error) {
 	for cid, v := range resp.Created {
 		c.Created(cid, v["id"].(string))
 	}
+	if len(resp.Created) > 0 {
+		indexWaiting(ctx, c.Store(), acct.ID)
+	}
 	resp.NewState = jmap.NewState(changes, acct.ID, "Email", resp.OldState)
 	if len(resp.Created) == 0 {
 		resp.Created = nil
@@ -540,6 +550,9 @@ func destroyEmail(ctx context.Context, tx store.Tx, acct store.AccountID, obj ma
 // removeEmail undoes addEmail except for deleting the record itself.
 func removeEmail(tx store.Tx, acct store.AccountID, e *emailRecord) error {
 	if err := indexEmail(tx, acct, e, e.MailboxIDs, true, false); err != nil {
+		return err
+	}
+	if err := searchRemove(tx, acct, e.ID); err != nil {
 		return err
 	}
 	cnt := newCounter(tx, acct)

@@ -123,6 +123,9 @@ func emailCopy(ctx context.Context, c *jmap.Call) (any, error) {
 			}
 			e := *src
 			e.ID, e.ThreadID, e.MailboxIDs, e.Keywords, e.ReceivedAt, e.Left = "", "", mb, kws, at, nil
+			if e.search, err = searchTextOf(tx, from.ID, srcID); err != nil {
+				return err
+			}
 			if err := addEmail(tx, to.ID, &e, cnt); err != nil {
 				return err
 			}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/jmapd/jmapd/internal/mime"
@@ -31,11 +32,21 @@ type queryContext struct {
 	acct     store.AccountID
 	threads  map[string][]*emailRecord
 	messages map[string]*mime.Message
+	// search reads the full-text index; nil when the account is not
+	// completely indexed.
+	search *searchReader
 }
+
+// parseHook, when set by a test, is called with the blob id of each
+// message a query opens.
+var parseHook atomic.Pointer[func(blobID string)]
 
 func (q *queryContext) message(e *emailRecord) *mime.Message {
 	if m, ok := q.messages[e.ID]; ok {
 		return m
+	}
+	if h := parseHook.Load(); h != nil {
+		(*h)(e.BlobID)
 	}
 	m, err := openMessage(q.ctx, q.c.Store(), q.acct, e.BlobID)
 	if err != nil {
@@ -104,14 +115,27 @@ func addressesContain(list []mime.Address, s string) bool {
 	return false
 }
 
+// bodyContains reports whether the body text of e contains s, ignoring
+// case; HTML markup is not text (RFC 8621 §4.4.1: "When searching inside a
+// HTML body, HTML tags and attributes SHOULD be ignored"). The full-text
+// index answers when it can tell exactly; otherwise the message is read.
 func (q *queryContext) bodyContains(e *emailRecord, s string) bool {
+	if q.search != nil {
+		if has, known := q.search.bodyHas(e.ID, s); known {
+			return has
+		}
+	}
 	m := q.message(e)
 	if m == nil {
 		return false
 	}
 	text, html, _ := m.BodyLists()
 	for _, p := range append(text, html...) {
-		if t, _ := m.Text(p); containsFold(t, s) {
+		t, _ := m.Text(p)
+		if p.Type == "text/html" {
+			t = mime.HTMLToText(t)
+		}
+		if containsFold(t, s) {
 			return true
 		}
 	}
@@ -422,27 +446,55 @@ func emailResults(ctx context.Context, c *jmap.Call, tx store.Tx, acct store.Acc
 	if err != nil {
 		return nil, err
 	}
+	if q.search, err = openSearch(tx, acct); err != nil {
+		return nil, err
+	}
 	var all []*emailRecord
-	n := 0
-	for o, err := range tx.Scan(acct, "Email") {
-		if err != nil {
-			return nil, err
-		}
-		if n++; n%256 == 0 && ctx.Err() != nil {
-			return nil, ctx.Err()
-		}
-		e, err := loadEmailBytes(o.Data)
-		if err != nil {
-			return nil, err
-		}
-		// RFC 8621 §9.5: what the caller may not read does not exist,
-		// nor do the mailboxes they cannot see.
+	// RFC 8621 §9.5: what the caller may not read does not exist, nor do
+	// the mailboxes they cannot see.
+	keep := func(e *emailRecord) bool {
 		if !readableIn(access, e.MailboxIDs) {
-			continue
+			return false
 		}
 		e.MailboxIDs = visibleMailboxes(access, e.MailboxIDs)
-		all = append(all, e)
-		q.threads[e.ThreadID] = append(q.threads[e.ThreadID], e)
+		return true
+	}
+	var cand map[string]bool
+	narrowed := false
+	if q.search != nil {
+		if cand, narrowed, err = q.search.candidates(args.Filter); err != nil {
+			return nil, err
+		}
+	}
+	if narrowed {
+		// Only the candidates of the full-text index are read and
+		// checked against the whole filter.
+		if all, err = candidateEmails(ctx, tx, acct, cand, keep); err != nil {
+			return nil, err
+		}
+		if dependsOnThread(&jmap.QueryChangesArgs{Filter: args.Filter, Sort: args.Sort}) {
+			if err := q.loadThreads(tx, all, keep); err != nil {
+				return nil, err
+			}
+		}
+	} else {
+		n := 0
+		for o, err := range tx.Scan(acct, "Email") {
+			if err != nil {
+				return nil, err
+			}
+			if n++; n%256 == 0 && ctx.Err() != nil {
+				return nil, ctx.Err()
+			}
+			e, err := loadEmailBytes(o.Data)
+			if err != nil {
+				return nil, err
+			}
+			if keep(e) {
+				all = append(all, e)
+				q.threads[e.ThreadID] = append(q.threads[e.ThreadID], e)
+			}
+		}
 	}
 	var hits []*emailRecord
 	for _, e := range all {
@@ -471,8 +523,15 @@ func emailQuery(ctx context.Context, c *jmap.Call) (any, error) {
 	if err := c.Decode(&args); err != nil {
 		return nil, err
 	}
+	if err := prepareTextQuery(ctx, c, args.AccountID, args.Filter); err != nil {
+		return nil, err
+	}
 	page := func(tx store.Tx, acct store.AccountID) ([]string, int, *int, bool, error) {
-		return indexedQuery(ctx, c, tx, acct, &args)
+		ids, pos, total, ok, err := indexedQuery(ctx, c, tx, acct, &args)
+		if ok || err != nil {
+			return ids, pos, total, ok, err
+		}
+		return searchQuery(ctx, c, tx, acct, &args)
 	}
 	return jmap.RunQuery(ctx, c, &args.QueryArgs, CapMail, "Email", page, func(tx store.Tx, acct store.AccountID) ([]string, error) {
 		return emailResults(ctx, c, tx, acct, &args)
@@ -526,6 +585,9 @@ func dependsOnThread(args *jmap.QueryChangesArgs) bool {
 func emailQueryChanges(ctx context.Context, c *jmap.Call) (any, error) {
 	var args emailQueryChangesArgs
 	if err := c.Decode(&args); err != nil {
+		return nil, err
+	}
+	if err := prepareTextQuery(ctx, c, args.AccountID, args.Filter); err != nil {
 		return nil, err
 	}
 	return jmap.RunQueryChanges(ctx, c, &args.QueryChangesArgs, CapMail, "Email", func(tx store.Tx, acct store.AccountID, set *jmap.ChangeSet) ([]string, error) {

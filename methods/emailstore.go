@@ -41,6 +41,9 @@ type emailRecord struct {
 	// Left lists the mailboxes the email was taken out of, so that /changes
 	// can tell someone who could read it there that it is gone for them.
 	Left map[string]bool `json:"left,omitempty"`
+	// search holds the body tokens of a new email for the full-text
+	// index (emailsearch.go); nil when they are not known.
+	search *searchText
 }
 
 // storedEmailProps are the Email properties the record answers without
@@ -197,6 +200,8 @@ type counter struct {
 	tx     store.Tx
 	acct   store.AccountID
 	deltas map[string]*countDelta
+	// search counts the full-text index entries of the transaction.
+	search searchBudget
 }
 
 func newCounter(tx store.Tx, acct store.AccountID) *counter {

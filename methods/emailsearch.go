@@ -1,0 +1,892 @@
+package methods
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"unicode/utf8"
+
+	"github.com/jmapd/jmapd/internal/mime"
+	"github.com/jmapd/jmapd/internal/search"
+	"github.com/jmapd/jmapd/jmap"
+	"github.com/jmapd/jmapd/store"
+	"github.com/rs/zerolog"
+)
+
+// The full-text index answers the text conditions of Email/query (RFC 8621
+// §4.4.1: text, from, to, cc, bcc, subject, body) with candidate sets. It is
+// an inverted index in store meta keys, written in the transaction that adds
+// or removes the email, so it is never behind and needs no recovery of its
+// own; a second engine (bleve) would need both. Keys:
+//
+//	fp\0ACCT\0TOKEN\0ID      → field mask   posting: ID has TOKEN in those fields
+//	ff\0ACCT\0ID             → 'v' (MASK TOKEN \0)*   what ID was indexed with
+//	fs\0ACCT\0SUFFIX\0TOKEN  → '1'          dictionary: each suffix of each token
+//	fq\0ACCT\0ID             → '1'          ID waits to be indexed
+//	fd\0ACCT                 → '1'          every email is indexed or waiting
+//
+// Tokens come from internal/search. The dictionary lets a query token that
+// is a substring inside a token find it: a scan of the suffixes that start
+// with the query token names every token containing it. It only grows, so a
+// token whose emails are gone costs one empty posting scan.
+//
+// Per email the index holds the tokens of from, to, cc, bcc (names and
+// addresses) and subject, and of the first maxIndexBody octets of the body
+// text (text/html parts without their markup), at most maxIndexTokens
+// distinct tokens in all. Text past those limits is not searched.
+//
+// An email whose body tokens are not known when it is stored (Email/copy of
+// one not indexed yet, or a transaction past its budget) is listed as
+// waiting; a text query indexes the waiting emails first, and an account
+// stored before the index existed is indexed whole by its first text query
+// (backfill), then marked done. A query in an account not marked done
+// falls back to reading every email.
+const (
+	fieldFrom uint8 = 1 << iota
+	fieldTo
+	fieldCc
+	fieldBcc
+	fieldSubject
+	fieldBody
+)
+
+const fieldAddresses = fieldFrom | fieldTo | fieldCc | fieldBcc
+
+// searchFields maps the String conditions to the fields they search.
+var searchFields = map[string]uint8{
+	"from": fieldFrom, "to": fieldTo, "cc": fieldCc, "bcc": fieldBcc, "subject": fieldSubject, "body": fieldBody,
+	"text": fieldAddresses | fieldSubject | fieldBody,
+}
+
+const (
+	// maxIndexBody is how many octets of body text an email is indexed
+	// with.
+	maxIndexBody = 64 << 10
+	// maxIndexTokens caps the distinct tokens of one email.
+	maxIndexTokens = 2000
+	// searchTxBudget caps the index entries one transaction writes, to
+	// stay well inside Badger's transaction size; emails past it wait.
+	searchTxBudget = 75000
+	// backfillBatch is how many emails a backfill transaction indexes at
+	// most.
+	backfillBatch = 200
+)
+
+func postingPrefix(acct store.AccountID, tok string) string {
+	return "fp\x00" + string(acct) + "\x00" + tok + "\x00"
+}
+
+func postingKey(acct store.AccountID, tok, id string) string { return postingPrefix(acct, tok) + id }
+
+func forwardKey(acct store.AccountID, id string) string { return "ff\x00" + string(acct) + "\x00" + id }
+
+func dictPrefix(acct store.AccountID) string { return "fs\x00" + string(acct) + "\x00" }
+
+func dictKey(acct store.AccountID, suffix, tok string) string {
+	return dictPrefix(acct) + suffix + "\x00" + tok
+}
+
+func waitingPrefix(acct store.AccountID) string { return "fq\x00" + string(acct) + "\x00" }
+
+func waitingKey(acct store.AccountID, id string) string { return waitingPrefix(acct) + id }
+
+func searchDoneKey(acct store.AccountID) string { return "fd\x00" + string(acct) }
+
+var present = []byte{'1'}
+
+// searchText is what the index needs from the message of a new email:
+// its distinct body tokens.
+type searchText struct{ body []string }
+
+// bodySearchText collects the body tokens of m.
+func bodySearchText(m *mime.Message) *searchText {
+	text, html, _ := m.BodyLists()
+	seen := map[string]bool{}
+	st := &searchText{}
+	left := maxIndexBody
+	for _, p := range append(text, html...) {
+		if left <= 0 || len(st.body) >= maxIndexTokens {
+			break
+		}
+		t, _ := m.Text(p)
+		if p.Type == "text/html" {
+			t = mime.HTMLToText(t)
+		}
+		if len(t) > left {
+			end := left
+			for end > 0 && !utf8.RuneStart(t[end]) {
+				end--
+			}
+			t = t[:end]
+		}
+		left -= len(t)
+		search.Tokens(t, func(tok string) bool {
+			if !seen[tok] {
+				seen[tok] = true
+				st.body = append(st.body, tok)
+			}
+			return len(st.body) < maxIndexTokens
+		})
+	}
+	return st
+}
+
+// searchEntries returns the tokens of e with the fields each is in, the
+// record's fields first, then body, at most maxIndexTokens.
+func searchEntries(e *emailRecord, body []string) ([]string, map[string]uint8) {
+	masks := map[string]uint8{}
+	var order []string
+	add := func(tok string, f uint8) {
+		if _, ok := masks[tok]; !ok {
+			if len(order) >= maxIndexTokens {
+				return
+			}
+			order = append(order, tok)
+		}
+		masks[tok] |= f
+	}
+	addText := func(s string, f uint8) {
+		search.Tokens(s, func(tok string) bool { add(tok, f); return true })
+	}
+	for _, l := range []struct {
+		list []mime.Address
+		f    uint8
+	}{{e.From, fieldFrom}, {e.To, fieldTo}, {e.Cc, fieldCc}, {e.Bcc, fieldBcc}} {
+		for _, a := range l.list {
+			if a.Name != nil {
+				addText(*a.Name, l.f)
+			}
+			addText(a.Email, l.f)
+		}
+	}
+	if e.Subject != nil {
+		addText(*e.Subject, fieldSubject)
+	}
+	for _, tok := range body {
+		add(tok, fieldBody)
+	}
+	return order, masks
+}
+
+// searchBudget counts the index entries a transaction wrote, and
+// remembers the tokens it found in the dictionary or added to it.
+type searchBudget struct {
+	spent int
+	known map[string]bool
+}
+
+// writeSearch indexes email id with the tokens; it writes nothing and
+// returns false when that would take the transaction past its budget
+// (unless it is the first email indexed in it).
+func writeSearch(tx store.Tx, acct store.AccountID, id string, toks []string, masks map[string]uint8, b *searchBudget) (bool, error) {
+	var fresh []string
+	if b.known == nil {
+		b.known = map[string]bool{}
+	}
+	for _, tok := range toks {
+		if b.known[tok] {
+			continue
+		}
+		v, err := tx.GetMeta(dictKey(acct, tok, tok))
+		if err != nil {
+			return false, err
+		}
+		if v == nil {
+			fresh = append(fresh, tok)
+		} else {
+			b.known[tok] = true
+		}
+	}
+	cost := len(toks) + 1
+	for _, tok := range fresh {
+		cost += len(search.Suffixes(tok))
+	}
+	if b.spent > 0 && b.spent+cost > searchTxBudget {
+		return false, nil
+	}
+	b.spent += cost
+	for _, tok := range fresh {
+		b.known[tok] = true
+		for _, s := range search.Suffixes(tok) {
+			if err := tx.PutMeta(dictKey(acct, s, tok), present); err != nil {
+				return false, err
+			}
+		}
+	}
+	fwd := []byte{'v'}
+	for _, tok := range toks {
+		m := masks[tok]
+		if err := tx.PutMeta(postingKey(acct, tok, id), []byte{m}); err != nil {
+			return false, err
+		}
+		fwd = append(append(append(fwd, m), tok...), 0)
+	}
+	return true, tx.PutMeta(forwardKey(acct, id), fwd)
+}
+
+// forwardEntries decodes a forward entry.
+func forwardEntries(v []byte, yield func(mask uint8, tok string)) {
+	if len(v) == 0 || v[0] != 'v' {
+		return
+	}
+	for rest := v[1:]; len(rest) > 1; {
+		end := slices.Index(rest[1:], 0)
+		if end < 0 {
+			return
+		}
+		yield(rest[0], string(rest[1:1+end]))
+		rest = rest[end+2:]
+	}
+}
+
+// searchAdd indexes a new email (from addEmail), or lists it as waiting
+// when its body tokens are unknown or the transaction is past its budget.
+func searchAdd(tx store.Tx, acct store.AccountID, e *emailRecord, cnt *counter) error {
+	// An account whose first email this is has nothing stored before the
+	// index: it is complete from the start.
+	if st, err := tx.State(acct, "Email"); err != nil {
+		return err
+	} else if st == 0 {
+		if err := tx.PutMeta(searchDoneKey(acct), present); err != nil {
+			return err
+		}
+	}
+	if e.search != nil {
+		toks, masks := searchEntries(e, e.search.body)
+		ok, err := writeSearch(tx, acct, e.ID, toks, masks, &cnt.search)
+		if err != nil || ok {
+			return err
+		}
+	}
+	return tx.PutMeta(waitingKey(acct, e.ID), present)
+}
+
+// searchRemove takes an email out of the index (from removeEmail).
+func searchRemove(tx store.Tx, acct store.AccountID, id string) error {
+	v, err := tx.GetMeta(forwardKey(acct, id))
+	if err != nil {
+		return err
+	}
+	if v == nil {
+		return tx.DeleteMeta(waitingKey(acct, id))
+	}
+	var derr error
+	forwardEntries(v, func(_ uint8, tok string) {
+		if derr == nil {
+			derr = tx.DeleteMeta(postingKey(acct, tok, id))
+		}
+	})
+	if derr != nil {
+		return derr
+	}
+	return tx.DeleteMeta(forwardKey(acct, id))
+}
+
+// searchMove moves the index entries of an email re-created under a new
+// id by a thread merge.
+func searchMove(tx store.Tx, acct store.AccountID, oldID, newID string) error {
+	v, err := tx.GetMeta(forwardKey(acct, oldID))
+	if err != nil {
+		return err
+	}
+	if v == nil {
+		w, err := tx.GetMeta(waitingKey(acct, oldID))
+		if err != nil || w == nil {
+			return err // not indexed yet: the backfill finds it
+		}
+		if err := tx.DeleteMeta(waitingKey(acct, oldID)); err != nil {
+			return err
+		}
+		return tx.PutMeta(waitingKey(acct, newID), present)
+	}
+	var werr error
+	forwardEntries(v, func(mask uint8, tok string) {
+		if werr == nil {
+			werr = tx.DeleteMeta(postingKey(acct, tok, oldID))
+		}
+		if werr == nil {
+			werr = tx.PutMeta(postingKey(acct, tok, newID), []byte{mask})
+		}
+	})
+	if werr != nil {
+		return werr
+	}
+	if err := tx.DeleteMeta(forwardKey(acct, oldID)); err != nil {
+		return err
+	}
+	return tx.PutMeta(forwardKey(acct, newID), v)
+}
+
+// searchTextOf returns the body tokens email id of acct was indexed with,
+// or nil when it is not indexed (for Email/copy).
+func searchTextOf(tx store.Tx, acct store.AccountID, id string) (*searchText, error) {
+	v, err := tx.GetMeta(forwardKey(acct, id))
+	if err != nil || v == nil {
+		return nil, err
+	}
+	st := &searchText{body: []string{}}
+	forwardEntries(v, func(mask uint8, tok string) {
+		if mask&fieldBody != 0 {
+			st.body = append(st.body, tok)
+		}
+	})
+	return st, nil
+}
+
+// hasTextCondition reports whether a filter has a condition the index
+// serves, so that the index must be brought up to date first.
+func hasTextCondition(raw json.RawMessage) bool {
+	var f any
+	if json.Unmarshal(raw, &f) != nil {
+		return false
+	}
+	var walk func(v any) bool
+	walk = func(v any) bool {
+		m, _ := v.(map[string]any)
+		if _, isOp := m["operator"]; isOp {
+			list, _ := m["conditions"].([]any)
+			return slices.ContainsFunc(list, walk)
+		}
+		for k := range m {
+			if searchFields[k] != 0 {
+				return true
+			}
+		}
+		return false
+	}
+	return walk(f)
+}
+
+// ensureSearchIndex indexes the emails of acct that wait, and on the first
+// text query of an account stored before the index existed, every email,
+// then marks the account done. It commits in batches, so an interrupted
+// run keeps its progress; a write during it is indexed by its own
+// transaction, and each batch checks inside its transaction that the email
+// still exists and is not indexed yet.
+func ensureSearchIndex(ctx context.Context, st store.Store, acct store.AccountID) error {
+	return indexPending(ctx, st, acct, true)
+}
+
+// indexWaiting indexes the emails of acct that wait, if the account is
+// marked done; it runs after an import so that the next search finds
+// nothing left to do. A failure is logged: the next text query retries.
+func indexWaiting(ctx context.Context, st store.Store, acct store.AccountID) {
+	if err := indexPending(ctx, st, acct, false); err != nil {
+		zerolog.Ctx(ctx).Warn().Err(err).Str("account", string(acct)).Msg("index waiting emails")
+	}
+}
+
+// indexPending indexes the waiting emails of acct, and with backfill,
+// every email of an account not marked done, then marks it.
+func indexPending(ctx context.Context, st store.Store, acct store.AccountID, backfill bool) error {
+	var todo []string
+	done := false
+	err := st.View(ctx, func(tx store.Tx) error {
+		v, err := tx.GetMeta(searchDoneKey(acct))
+		if err != nil {
+			return err
+		}
+		done = v != nil
+		if !done && !backfill {
+			return nil
+		}
+		if done {
+			p := waitingPrefix(acct)
+			for m, err := range tx.ScanMeta(p) {
+				if err != nil {
+					return err
+				}
+				todo = append(todo, m.Key[len(p):])
+			}
+			return nil
+		}
+		n := 0
+		for o, err := range tx.Scan(acct, "Email") {
+			if err != nil {
+				return err
+			}
+			if n++; n%256 == 0 && ctx.Err() != nil {
+				return ctx.Err()
+			}
+			v, err := tx.GetMeta(forwardKey(acct, o.ID))
+			if err != nil {
+				return err
+			}
+			if v == nil {
+				todo = append(todo, o.ID)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for len(todo) > 0 {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		batch := todo[:min(backfillBatch, len(todo))]
+		n, err := indexBatch(ctx, st, acct, batch)
+		if err != nil {
+			return err
+		}
+		todo = todo[n:]
+	}
+	if done || !backfill {
+		return nil
+	}
+	_, err = st.Update(ctx, func(tx store.Tx) error { return tx.PutMeta(searchDoneKey(acct), present) })
+	return err
+}
+
+// indexBatch indexes what it can of ids in one transaction and returns how
+// many of them it dealt with (at least one).
+func indexBatch(ctx context.Context, st store.Store, acct store.AccountID, ids []string) (int, error) {
+	texts := make([]*searchText, len(ids))
+	err := st.View(ctx, func(tx store.Tx) error {
+		for i, id := range ids {
+			e, err := loadEmail(tx, acct, id)
+			if errors.Is(err, store.ErrNotFound) {
+				continue
+			} else if err != nil {
+				return err
+			}
+			// The message is read outside the transaction that writes,
+			// which may run again. One that cannot be read has no body
+			// to search, as before the index.
+			texts[i] = &searchText{}
+			if m, err := openMessage(ctx, st, acct, e.BlobID); err == nil {
+				texts[i] = bodySearchText(m)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	_, err = st.Update(ctx, func(tx store.Tx) error {
+		n = 0
+		b := &searchBudget{}
+		for i, id := range ids {
+			e, err := loadEmail(tx, acct, id)
+			if errors.Is(err, store.ErrNotFound) {
+				if err := tx.DeleteMeta(waitingKey(acct, id)); err != nil {
+					return err
+				}
+				n++
+				continue
+			} else if err != nil {
+				return err
+			}
+			v, err := tx.GetMeta(forwardKey(acct, id))
+			if err != nil {
+				return err
+			}
+			if v == nil {
+				if texts[i] == nil { // created since the read: next round
+					break
+				}
+				toks, masks := searchEntries(e, texts[i].body)
+				ok, err := writeSearch(tx, acct, id, toks, masks, b)
+				if err != nil {
+					return err
+				}
+				if !ok {
+					break
+				}
+			}
+			if err := tx.DeleteMeta(waitingKey(acct, id)); err != nil {
+				return err
+			}
+			n++
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	if n == 0 {
+		// Only an email absent from the read yet present at the write
+		// stops a batch at its first id; ids are never reused, so that
+		// cannot happen, but a loop must not depend on it.
+		return len(ids), nil
+	}
+	return n, nil
+}
+
+// searchReader answers candidate sets from the index in one snapshot.
+type searchReader struct {
+	tx      store.Tx
+	acct    store.AccountID
+	memo    map[string]map[string]uint8
+	waiting map[string]bool
+}
+
+// openSearch returns a reader of acct's index, or nil when the account
+// is not completely indexed in this snapshot.
+func openSearch(tx store.Tx, acct store.AccountID) (*searchReader, error) {
+	v, err := tx.GetMeta(searchDoneKey(acct))
+	if err != nil || v == nil {
+		return nil, err
+	}
+	r := &searchReader{tx: tx, acct: acct, memo: map[string]map[string]uint8{}, waiting: map[string]bool{}}
+	p := waitingPrefix(acct)
+	for m, err := range tx.ScanMeta(p) {
+		if err != nil {
+			return nil, err
+		}
+		r.waiting[m.Key[len(p):]] = true
+	}
+	return r, nil
+}
+
+// match returns the emails with a token containing tok, and the fields
+// of those tokens.
+func (r *searchReader) match(tok string) (map[string]uint8, error) {
+	if m, ok := r.memo[tok]; ok {
+		return m, nil
+	}
+	var toks []string
+	seen := map[string]bool{}
+	for m, err := range r.tx.ScanMeta(dictPrefix(r.acct) + tok) {
+		if err != nil {
+			return nil, err
+		}
+		t := m.Key[strings.LastIndexByte(m.Key, 0)+1:]
+		if !seen[t] {
+			seen[t] = true
+			toks = append(toks, t)
+		}
+	}
+	out := map[string]uint8{}
+	for _, t := range toks {
+		p := postingPrefix(r.acct, t)
+		for m, err := range r.tx.ScanMeta(p) {
+			if err != nil {
+				return nil, err
+			}
+			if len(m.Value) == 1 {
+				out[m.Key[len(p):]] |= m.Value[0]
+			}
+		}
+	}
+	r.memo[tok] = out
+	return out, nil
+}
+
+// bodyHas answers whether the body of email id contains s when the index
+// can tell exactly: s is one whole token and id is indexed.
+func (r *searchReader) bodyHas(id, s string) (has, known bool) {
+	if r.waiting[id] || !search.Whole(s) {
+		return false, false
+	}
+	m, err := r.match(search.All(s)[0])
+	if err != nil {
+		return false, false
+	}
+	return m[id]&fieldBody != 0, true
+}
+
+// termCandidates returns the emails that may have term in one of the
+// fields: each of its tokens inside a token of those fields. ok is false
+// when the term has no token, so the index cannot narrow it.
+func (r *searchReader) termCandidates(term string, fields uint8) (set map[string]bool, ok bool, err error) {
+	toks := search.All(term)
+	if len(toks) == 0 {
+		return nil, false, nil
+	}
+	for i, tok := range toks {
+		if slices.Contains(toks[:i], tok) {
+			continue
+		}
+		m, err := r.match(tok)
+		if err != nil {
+			return nil, false, err
+		}
+		next := map[string]bool{}
+		for id, f := range m {
+			if f&fields != 0 && (set == nil || set[id]) {
+				next[id] = true
+			}
+		}
+		set = next
+	}
+	for id := range r.waiting {
+		set[id] = true
+	}
+	return set, true, nil
+}
+
+// candidates returns a superset of the emails a filter matches, or ok
+// false when the index cannot narrow it (no text condition under AND,
+// a NOT, an OR with a branch it cannot narrow). Header conditions are not
+// indexed: they narrow nothing and are checked on the candidates of the
+// other conditions, or on every email when there are none.
+func (r *searchReader) candidates(raw json.RawMessage) (map[string]bool, bool, error) {
+	var f any
+	if len(raw) == 0 || json.Unmarshal(raw, &f) != nil {
+		return nil, false, nil
+	}
+	var walk func(v any) (map[string]bool, bool, error)
+	and := func(a map[string]bool, aok bool, b map[string]bool, bok bool) (map[string]bool, bool) {
+		switch {
+		case !aok:
+			return b, bok
+		case !bok:
+			return a, aok
+		}
+		out := map[string]bool{}
+		for id := range a {
+			if b[id] {
+				out[id] = true
+			}
+		}
+		return out, true
+	}
+	walk = func(v any) (map[string]bool, bool, error) {
+		m, _ := v.(map[string]any)
+		if op, isOp := m["operator"].(string); isOp {
+			list, _ := m["conditions"].([]any)
+			var acc map[string]bool
+			accOK := false
+			for i, c := range list {
+				s, ok, err := walk(c)
+				if err != nil {
+					return nil, false, err
+				}
+				switch op {
+				case "AND":
+					acc, accOK = and(acc, accOK, s, ok)
+				case "OR":
+					if !ok {
+						return nil, false, nil
+					}
+					if i == 0 {
+						acc = map[string]bool{}
+					}
+					for id := range s {
+						acc[id] = true
+					}
+					accOK = true
+				default:
+					return nil, false, nil
+				}
+			}
+			return acc, accOK, nil
+		}
+		var acc map[string]bool
+		accOK := false
+		for k, val := range m {
+			fields := searchFields[k]
+			s, isStr := val.(string)
+			if fields == 0 || !isStr {
+				continue
+			}
+			for _, term := range searchTokens(s) {
+				set, ok, err := r.termCandidates(term, fields)
+				if err != nil {
+					return nil, false, err
+				}
+				acc, accOK = and(acc, accOK, set, ok)
+			}
+		}
+		return acc, accOK, nil
+	}
+	return walk(f)
+}
+
+// prepareTextQuery brings the full-text index of the account up to date
+// before a query with a text condition. An account the caller may not use
+// is left for the query to refuse. When indexing fails the query still
+// answers right: emails still waiting are candidates read in full, and an
+// account not marked done is searched email by email.
+func prepareTextQuery(ctx context.Context, c *jmap.Call, accountID string, filter json.RawMessage) error {
+	if !hasTextCondition(filter) {
+		return nil
+	}
+	acct, err := c.Account(ctx, accountID, CapMail)
+	if err != nil {
+		return nil
+	}
+	if err := ensureSearchIndex(ctx, c.Store(), acct.ID); err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		zerolog.Ctx(ctx).Warn().Err(err).Str("account", string(acct.ID)).Msg("index emails before a search")
+	}
+	return nil
+}
+
+// candidateEmails loads the candidate emails the caller may read, in id
+// order.
+func candidateEmails(ctx context.Context, tx store.Tx, acct store.AccountID, cand map[string]bool, keep func(*emailRecord) bool) ([]*emailRecord, error) {
+	ids := make([]string, 0, len(cand))
+	for id := range cand {
+		ids = append(ids, id)
+	}
+	slices.SortFunc(ids, jmap.CompareIDs)
+	out := make([]*emailRecord, 0, len(ids))
+	for i, id := range ids {
+		if i%256 == 255 && ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		e, err := loadEmail(tx, acct, id)
+		if errors.Is(err, store.ErrNotFound) {
+			continue
+		} else if err != nil {
+			return nil, err
+		}
+		if keep(e) {
+			out = append(out, e)
+		}
+	}
+	return out, nil
+}
+
+// loadThreads fills q.threads with every readable email of the threads of
+// list, for conditions and sorts that look at the whole thread.
+func (q *queryContext) loadThreads(tx store.Tx, list []*emailRecord, keep func(*emailRecord) bool) error {
+	byID := make(map[string]*emailRecord, len(list))
+	for _, e := range list {
+		byID[e.ID] = e
+	}
+	for _, e := range list {
+		if _, done := q.threads[e.ThreadID]; done {
+			continue
+		}
+		t, err := loadThread(tx, q.acct, e.ThreadID)
+		if errors.Is(err, store.ErrNotFound) {
+			q.threads[e.ThreadID] = []*emailRecord{e}
+			continue
+		} else if err != nil {
+			return err
+		}
+		members := []*emailRecord{}
+		for _, id := range t.EmailIDs {
+			m := byID[id]
+			if m == nil {
+				m, err = loadEmail(tx, q.acct, id)
+				if errors.Is(err, store.ErrNotFound) {
+					continue
+				} else if err != nil {
+					return err
+				}
+				if !keep(m) {
+					continue
+				}
+			}
+			members = append(members, m)
+		}
+		q.threads[e.ThreadID] = members
+	}
+	return nil
+}
+
+// searchWalkMin is the candidate count from which searchQuery walks the
+// receivedAt index instead of reading the candidates' records.
+var searchWalkMin atomic.Int64
+
+// searchWalks counts the searches searchQuery answered, for tests.
+var searchWalks atomic.Int64
+
+func init() { searchWalkMin.Store(1000) }
+
+// searchQuery answers the common search shape from the full-text index
+// and the receivedAt index without reading email records: the filter is
+// one condition of text conditions whose terms are whole tokens (so the
+// candidates are exactly the matches), perhaps with inMailbox, sorted by
+// receivedAt alone, without anchor or collapseThreads, for the account's
+// owner. The walk goes newest (or oldest) first and stops once the page is
+// full, since the total is the candidate count; with inMailbox and
+// calculateTotal it walks the whole mailbox. ok is false for any other
+// shape, and when the candidates are few enough to read.
+func searchQuery(ctx context.Context, c *jmap.Call, tx store.Tx, acct store.AccountID, args *emailQueryArgs) (ids []string, pos int, total *int, ok bool, err error) {
+	if args.Anchor != nil || args.Position < 0 || args.CollapseThreads || len(args.Sort) > 1 ||
+		(len(args.Sort) == 1 && args.Sort[0].Property != "receivedAt") {
+		return nil, 0, nil, false, nil
+	}
+	var f map[string]any
+	if json.Unmarshal(args.Filter, &f) != nil || f == nil {
+		return nil, 0, nil, false, nil
+	}
+	mbox := allMail
+	for k, v := range f {
+		s, isStr := v.(string)
+		switch {
+		case !isStr:
+			return nil, 0, nil, false, nil
+		case k == "inMailbox":
+			mbox = s
+			if real, ok := c.ResolveID(s); ok {
+				mbox = real
+			}
+			if mbox == allMail {
+				return nil, 0, nil, false, nil
+			}
+		case searchFields[k] != 0:
+			for _, term := range searchTokens(s) {
+				if !search.Whole(term) {
+					return nil, 0, nil, false, nil
+				}
+			}
+		default:
+			return nil, 0, nil, false, nil
+		}
+	}
+	access, err := callerAccess(ctx, tx, acct)
+	if err != nil || !access.Owner {
+		return nil, 0, nil, false, err
+	}
+	r, err := openSearch(tx, acct)
+	if err != nil || r == nil || len(r.waiting) > 0 {
+		return nil, 0, nil, false, err
+	}
+	cand, narrowed, err := r.candidates(args.Filter)
+	if err != nil || !narrowed || int64(len(cand)) < searchWalkMin.Load() {
+		return nil, 0, nil, false, err
+	}
+	searchWalks.Add(1)
+	desc := len(args.Sort) == 0 || !args.Sort[0].Ascending()
+	scan := tx.ScanMeta
+	if desc {
+		scan = tx.ScanMetaReverse
+	}
+	limit := -1
+	if args.Limit != nil {
+		limit = *args.Limit
+	}
+	needAll := args.CalculateTotal && mbox != allMail
+	ids = []string{}
+	n := 0
+	for m, err := range scan(indexPrefix(acct, mbox)) {
+		if err != nil {
+			return nil, 0, nil, false, err
+		}
+		id := indexID(m.Key)
+		if !cand[id] {
+			continue
+		}
+		if n >= args.Position && (limit < 0 || len(ids) < limit) {
+			ids = append(ids, id)
+		}
+		n++
+		if n%512 == 0 && ctx.Err() != nil {
+			return nil, 0, nil, false, ctx.Err()
+		}
+		if limit >= 0 && len(ids) >= limit && !needAll {
+			break
+		}
+	}
+	count := n
+	if mbox == allMail {
+		count = len(cand)
+	}
+	if args.CalculateTotal {
+		total = &count
+	}
+	return ids, min(args.Position, count), total, true, nil
+}
