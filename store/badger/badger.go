@@ -85,10 +85,10 @@ func Open(opt Options) (*DB, error) {
 		// flushes and compactions on import. The value log is collected
 		// in the background (gcLoop).
 		WithValueThreshold(8 << 10).
-		// Memory: Badger's defaults (64 MB memtables, a 256 MB block
-		// cache) alone exceed what a mid-size server should use; the
-		// operating system's page cache serves the rest.
-		WithMemTableSize(32 << 20).
+		// Memory: Badger's 256 MB block cache alone is near what a
+		// mid-size server should use; the operating system's page cache
+		// serves the rest. Memtables stay at 64 MB, which bounds the size
+		// of one transaction (ErrTxnTooBig).
 		WithBlockCacheSize(64 << 20)
 	if opt.Logf != nil {
 		bo = bo.WithLogger(badgerLogger{opt.Logf})
