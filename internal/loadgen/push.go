@@ -316,6 +316,13 @@ func (p *PushTest) Run(ctx context.Context) *PushReport {
 	if len(all) == 0 {
 		return rep
 	}
+	// RFC 8887 gives WebSocketPushEnable no answer, so a client cannot
+	// know when the server has applied it: give the servers a moment
+	// before the first change, so that no connection misses it.
+	select {
+	case <-ctx.Done():
+	case <-time.After(200 * time.Millisecond):
+	}
 	// One writer per account changes a message and waits for every
 	// connection of that account to see the new Email state.
 	start := time.Now()
