@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"fmt"
 	stdmaps "maps"
 
@@ -304,6 +305,15 @@ func noteRightsChange(tx store.Tx, acct store.AccountID, grantees []store.Princi
 		if err := tx.PutMeta(rightsChangeKey(g, acct), b[:]); err != nil {
 			return err
 		}
+	}
+	// The owner's Principal changes for the grantees (its accounts), and
+	// writing it pushes a Principal StateChange (RFC 9670 §2).
+	if owner, err := tx.Principals().Get(store.PrincipalID(acct)); err == nil {
+		if err := tx.Principals().Update(owner); err != nil {
+			return err
+		}
+	} else if !errors.Is(err, store.ErrNotFound) {
+		return err
 	}
 	for _, typ := range []string{"Email", "Thread"} {
 		for o, err := range tx.Scan(acct, typ) {

@@ -61,3 +61,26 @@ func TestEventSource_SharedAccountFollowsSubscription(t *testing.T) {
 		t.Error("after revocation Bob still gets StateChange for Alice's account")
 	}
 }
+
+// A grant changes the grantee's Principal data (the owner's accounts), so
+// it is pushed as a Principal StateChange (RFC 9670 §2).
+func TestEventSource_GrantPushesPrincipal(t *testing.T) {
+	srv := jmaptest.Start(t)
+	srv.NewUser(t, "alice@example.test")
+	bob := srv.NewUser(t, "bob@example.test")
+	bs := open(t, srv, bob, "types=Principal&closeafter=no&ping=0")
+	srv.Admin(t, "share", "alice@example.test", "--with", "bob@example.test", "--rights", "read")
+	ev, ok := bs.next(t, 10*time.Second)
+	if !ok || ev.name != "state" {
+		t.Fatalf("got %+v, %v; want a Principal state event after the grant", ev, ok)
+	}
+	var sc struct {
+		Changed map[string]map[string]string `json:"changed"`
+	}
+	if err := json.Unmarshal([]byte(ev.data), &sc); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := sc.Changed[bob.Account]["Principal"]; !ok {
+		t.Errorf("StateChange %s names no Principal state in Bob's account", ev.data)
+	}
+}
