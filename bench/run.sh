@@ -34,7 +34,10 @@ trap 'exit 130' INT TERM
 
 mkdir -p "$OUT"
 "$JMAPD" user add "$user" --password "$password" --data "$data" >/dev/null
-"$JMAPD" serve --data "$data" --listen "127.0.0.1:$PORT" >"$OUT/$NAME-server.log" 2>&1 &
+# One user holds every push connection of the scenario: raise the
+# per-user cap (default 50) to fit them.
+printf '[push]\nmax_connections_per_user = %d\n' $((PUSH * 2 + 16)) >"$data/jmapd.toml"
+"$JMAPD" serve --config "$data/jmapd.toml" --data "$data" --listen "127.0.0.1:$PORT" >"$OUT/$NAME-server.log" 2>&1 &
 pid=$!
 
 # Wait for the server to answer, at most 30 s.
