@@ -42,6 +42,11 @@ type Config struct {
 	// LogFormat is "json", "console", or "auto" for console on a terminal
 	// and JSON otherwise (default "auto").
 	LogFormat string `toml:"log_format"`
+	// MemoryLimitMB is the soft limit of the Go heap in MiB: the garbage
+	// collector works harder near it, so that memory goes back to the
+	// system after bursts such as an import; 0 leaves the runtime's
+	// default (default 512; the GOMEMLIMIT environment variable wins).
+	MemoryLimitMB int64 `toml:"memory_limit_mb"`
 	// Limits are the request limits the session advertises.
 	Limits Limits `toml:"limits"`
 	// Auth tunes authentication.
@@ -153,10 +158,11 @@ func (d Duration) MarshalText() ([]byte, error) {
 // nothing.
 func Default() Config {
 	return Config{
-		Data:      "./data",
-		Listen:    "127.0.0.1:8080",
-		LogLevel:  "info",
-		LogFormat: "auto",
+		Data:          "./data",
+		Listen:        "127.0.0.1:8080",
+		LogLevel:      "info",
+		LogFormat:     "auto",
+		MemoryLimitMB: 512,
 		Limits: Limits{
 			MaxSizeUpload:         50_000_000,
 			MaxConcurrentUpload:   4,
@@ -303,6 +309,9 @@ func (c Config) Validate() error {
 		if v <= 0 {
 			bad(key, "must be at least 1, not %d", v)
 		}
+	}
+	if c.MemoryLimitMB < 0 {
+		bad("memory_limit_mb", "must be 0 (no limit) or more, not %d", c.MemoryLimitMB)
 	}
 	l := c.Limits
 	positive("limits.max_size_upload", l.MaxSizeUpload)

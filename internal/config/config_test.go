@@ -206,6 +206,7 @@ func TestValidate(t *testing.T) {
 		{"origin with path", func(c *Config) { c.Push.AllowedOrigins = []string{"https://a.test/app"} }, []string{"push.allowed_origins"}},
 		{"origin not a url", func(c *Config) { c.Push.AllowedOrigins = []string{"a.test"} }, []string{"push.allowed_origins"}},
 		{"no push connections", func(c *Config) { c.Push.MaxConnectionsPerUser = 0 }, []string{"push.max_connections_per_user"}},
+		{"negative memory limit", func(c *Config) { c.MemoryLimitMB = -1 }, []string{"memory_limit_mb"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -89,7 +89,9 @@ func Open(opt Options) (*DB, error) {
 		// mid-size server should use; the operating system's page cache
 		// serves the rest. Memtables stay at 64 MB, which bounds the size
 		// of one transaction (ErrTxnTooBig).
-		WithBlockCacheSize(64 << 20)
+		WithBlockCacheSize(64 << 20).
+		WithNumMemtables(2).
+		WithValueLogFileSize(128 << 20)
 	if opt.Logf != nil {
 		bo = bo.WithLogger(badgerLogger{opt.Logf})
 	}
