@@ -42,10 +42,12 @@ type Config struct {
 	// LogFormat is "json", "console", or "auto" for console on a terminal
 	// and JSON otherwise (default "auto").
 	LogFormat string `toml:"log_format"`
-	// MemoryLimitMB is the soft limit of the Go heap in MiB: the garbage
+	// MemoryLimitMB is a soft limit of the Go heap in MiB: the garbage
 	// collector works harder near it, so that memory goes back to the
-	// system after bursts such as an import; 0 leaves the runtime's
-	// default (default 512; the GOMEMLIMIT environment variable wins).
+	// system after bursts such as an import. Set it well above the live
+	// heap: near it, collection takes CPU from requests. 0 leaves the
+	// runtime's default (default 0; the GOMEMLIMIT environment variable
+	// wins).
 	MemoryLimitMB int64 `toml:"memory_limit_mb"`
 	// Limits are the request limits the session advertises.
 	Limits Limits `toml:"limits"`
@@ -158,11 +160,10 @@ func (d Duration) MarshalText() ([]byte, error) {
 // nothing.
 func Default() Config {
 	return Config{
-		Data:          "./data",
-		Listen:        "127.0.0.1:8080",
-		LogLevel:      "info",
-		LogFormat:     "auto",
-		MemoryLimitMB: 512,
+		Data:      "./data",
+		Listen:    "127.0.0.1:8080",
+		LogLevel:  "info",
+		LogFormat: "auto",
 		Limits: Limits{
 			MaxSizeUpload:         50_000_000,
 			MaxConcurrentUpload:   4,

@@ -90,7 +90,8 @@ func Open(opt Options) (*DB, error) {
 		// serves the rest. Memtables stay at 64 MB, which bounds the size
 		// of one transaction (ErrTxnTooBig).
 		WithBlockCacheSize(64 << 20).
-		WithNumMemtables(2).
+		// Value log files are preallocated: 128 MB ones instead of 1 GB
+		// keep a small server small on disk.
 		WithValueLogFileSize(128 << 20)
 	if opt.Logf != nil {
 		bo = bo.WithLogger(badgerLogger{opt.Logf})
