@@ -335,7 +335,7 @@ func (t *tx) State(acct store.AccountID, typ string) (store.State, error) {
 
 func (t *tx) States(acct store.AccountID) (map[string]store.State, error) {
 	prefix := []byte("s" + sep + string(acct) + sep)
-	it := t.txn.NewIterator(bdb.IteratorOptions{Prefix: prefix, PrefetchValues: true, PrefetchSize: 16})
+	it := t.txn.NewIterator(bdb.IteratorOptions{Prefix: prefix, PrefetchValues: false})
 	defer it.Close()
 	out := map[string]store.State{}
 	for it.Rewind(); it.Valid(); it.Next() {
@@ -372,7 +372,7 @@ func (t *tx) Get(acct store.AccountID, typ, id string) ([]byte, error) {
 func (t *tx) Scan(acct store.AccountID, typ string) iter.Seq2[store.Object, error] {
 	prefix := objPrefix(acct, typ)
 	return func(yield func(store.Object, error) bool) {
-		it := t.txn.NewIterator(bdb.IteratorOptions{Prefix: prefix, PrefetchValues: true, PrefetchSize: 64})
+		it := t.txn.NewIterator(bdb.IteratorOptions{Prefix: prefix, PrefetchValues: false})
 		defer it.Close()
 		for it.Rewind(); it.Valid(); it.Next() {
 			item := it.Item()
@@ -526,7 +526,7 @@ func (t *tx) Changes(acct store.AccountID, typ string, since store.State, max in
 		return nil, false, err
 	}
 	prefix := changePrefix(acct, typ)
-	it := t.txn.NewIterator(bdb.IteratorOptions{Prefix: prefix, PrefetchValues: true, PrefetchSize: 32})
+	it := t.txn.NewIterator(bdb.IteratorOptions{Prefix: prefix, PrefetchValues: false})
 	defer it.Close()
 	var out []store.Change
 	n := 0
@@ -569,7 +569,7 @@ func (t *tx) ScanMetaReverse(prefix string) iter.Seq2[store.Meta, error] {
 func (t *tx) scanMeta(prefix string, reverse bool) iter.Seq2[store.Meta, error] {
 	p := metaKey(prefix)
 	return func(yield func(store.Meta, error) bool) {
-		it := t.txn.NewIterator(bdb.IteratorOptions{Prefix: p, PrefetchValues: true, PrefetchSize: 64, Reverse: reverse})
+		it := t.txn.NewIterator(bdb.IteratorOptions{Prefix: p, PrefetchValues: false, Reverse: reverse})
 		defer it.Close()
 		start := p
 		if reverse {

@@ -85,5 +85,5 @@ func blobExpiryKey(expiry int64, acct store.AccountID, sha string) []byte {
 var idSequenceKey = []byte("seq" + sep + "id")
 
 func badgerIterOpts(prefix []byte) bdb.IteratorOptions {
-	return bdb.IteratorOptions{Prefix: prefix, PrefetchValues: true, PrefetchSize: 64}
+	return bdb.IteratorOptions{Prefix: prefix, PrefetchValues: false}
 }
