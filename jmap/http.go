@@ -291,7 +291,12 @@ func (s *Server) api(w http.ResponseWriter, r *http.Request) {
 			Detail: "too many concurrent requests"})
 		return
 	}
-	defer release()
+	released := false
+	defer func() {
+		if !released {
+			release()
+		}
+	}()
 	// RFC 8620 §3.6.1: a content type other than application/json is
 	// notJSON. A request without one is read as JSON.
 	if ct := r.Header.Get("Content-Type"); ct != "" {
@@ -313,6 +318,11 @@ func (s *Server) api(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	resp, p := s.run(ctx, caller, body)
+	// The work is done: the slot frees before the answer is written, so a
+	// client that sends its next request as soon as it has read this
+	// answer is never refused for one that has ended.
+	released = true
+	release()
 	if p != nil {
 		WriteProblem(w, p)
 		return

@@ -92,7 +92,10 @@ func Open(opt Options) (*DB, error) {
 		WithBlockCacheSize(64 << 20).
 		// Value log files are preallocated: 128 MB ones instead of 1 GB
 		// keep a small server small on disk.
-		WithValueLogFileSize(128 << 20)
+		WithValueLogFileSize(128 << 20).
+		// Table indexes and bloom filters live in a bounded cache rather
+		// than all in memory: the full-text index makes many tables.
+		WithIndexCacheSize(64 << 20)
 	if opt.Logf != nil {
 		bo = bo.WithLogger(badgerLogger{opt.Logf})
 	}
