@@ -6,7 +6,6 @@ import (
 	"net"
 	"net/http"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -31,10 +30,7 @@ type esConn struct {
 	ping *time.Timer
 	once sync.Once // end
 
-	pmu     sync.Mutex // push state; held while the stream opens
-	sub     *Subscription
-	cur     *cursor
-	pushing atomic.Bool
+	pushState // held while the stream opens
 }
 
 // eventSourceConn serves the stream on the hijacked connection; false when
@@ -147,38 +143,9 @@ func (c *esConn) keepalive() {
 	}
 }
 
-// kick starts a push goroutine unless one runs.
-func (c *esConn) kick() {
-	if c.pushing.CompareAndSwap(false, true) {
-		go c.flush()
-	}
-}
-
-// flush writes the pending changes until none are left.
-func (c *esConn) flush() {
-	for {
-		c.pmu.Lock()
-		sub := c.sub
-		if sub != nil {
-			select {
-			case <-sub.Done:
-				c.pmu.Unlock()
-				c.pushing.Store(false)
-				c.Close()
-				return
-			default:
-			}
-			if sc := sub.Take(); sc != nil && c.cur.advance(sc) {
-				c.send(sc)
-			}
-		}
-		c.pmu.Unlock()
-		c.pushing.Store(false)
-		if sub == nil || !sub.Pending() || !c.pushing.CompareAndSwap(false, true) {
-			return
-		}
-	}
-}
+// kick starts a push goroutine unless one runs; the broker calls it when
+// changes are pending.
+func (c *esConn) kick() { c.pushState.kick(c.send, c.Close) }
 
 // send writes a state event and the event id after it; c.pmu is held.
 func (c *esConn) send(sc *StateChange) {

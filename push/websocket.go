@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"slices"
 	"sync"
-	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -117,11 +116,8 @@ type wsConn struct {
 
 	wmu sync.Mutex // one message written at a time, each whole
 
-	pmu     sync.Mutex // push state
-	sub     *Subscription
-	cur     *cursor
-	closed  bool
-	pushing atomic.Bool // a push goroutine runs
+	pushState
+	closed bool // guarded by pmu
 }
 
 // Close ends the connection (on server shutdown).
@@ -349,39 +345,7 @@ func (c *wsConn) setPush(ctx context.Context, on bool, types map[string]bool, pu
 
 // kick starts a push goroutine unless one runs; the broker calls it when
 // changes are pending.
-func (c *wsConn) kick() {
-	if c.pushing.CompareAndSwap(false, true) {
-		go c.flush()
-	}
-}
-
-// flush writes the pending changes until none are left.
-func (c *wsConn) flush() {
-	for {
-		c.pmu.Lock()
-		sub := c.sub
-		if sub != nil {
-			select {
-			case <-sub.Done:
-				c.pmu.Unlock()
-				c.pushing.Store(false)
-				c.Close()
-				return
-			default:
-			}
-			if sc := sub.Take(); sc != nil && c.cur.advance(sc) {
-				c.send(sc)
-			}
-		}
-		c.pmu.Unlock()
-		c.pushing.Store(false)
-		// A change that came after Take but before the flag was cleared
-		// found the flag set: take it here.
-		if sub == nil || !sub.Pending() || !c.pushing.CompareAndSwap(false, true) {
-			return
-		}
-	}
-}
+func (c *wsConn) kick() { c.pushState.kick(c.send, c.Close) }
 
 // send writes a StateChange carrying the cursor as its pushState; c.pmu is
 // held.
