@@ -98,6 +98,19 @@ func (r *SetResponse) Normalise() {
 	}
 }
 
+// CheckSize answers requestTooLarge when the /set names more objects than
+// maxObjectsInSet allows (RFC 8620 §5.3).
+func (a *SetArgs) CheckSize(lim Limits) error {
+	n := len(a.Create.Keys) + len(a.Update)
+	if a.Destroy != nil {
+		n += len(*a.Destroy)
+	}
+	if n > lim.MaxObjectsInSet {
+		return NewMethodError(ErrRequestTooLarge, fmt.Sprintf("at most %d objects", lim.MaxObjectsInSet))
+	}
+	return nil
+}
+
 // writable checks that the account can be written by the caller.
 func writable(a *Account) error {
 	if a.IsReadOnly {
@@ -126,12 +139,8 @@ func (t *Type) SetWith(ctx context.Context, c *Call, args *SetArgs) (*SetRespons
 			return nil, err
 		}
 	}
-	n := len(args.Create.Keys) + len(args.Update)
-	if args.Destroy != nil {
-		n += len(*args.Destroy)
-	}
-	if n > c.Limits().MaxObjectsInSet {
-		return nil, NewMethodError(ErrRequestTooLarge, fmt.Sprintf("at most %d objects", c.Limits().MaxObjectsInSet))
+	if err := args.CheckSize(c.Limits()); err != nil {
+		return nil, err
 	}
 	var resp *SetResponse
 	var created map[string]string

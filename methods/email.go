@@ -655,12 +655,8 @@ func emailSet(ctx context.Context, c *jmap.Call) (any, error) {
 	if acct.IsReadOnly {
 		return nil, jmap.NewMethodError(jmap.ErrAccountReadOnly, "")
 	}
-	n := len(args.Create.Keys) + len(args.Update)
-	if args.Destroy != nil {
-		n += len(*args.Destroy)
-	}
-	if n > c.Limits().MaxObjectsInSet {
-		return nil, jmap.NewMethodError(jmap.ErrRequestTooLarge, "")
+	if err := args.CheckSize(c.Limits()); err != nil {
+		return nil, err
 	}
 	normalizeEmailPatches(c, args.Update)
 	if len(args.Create.Keys) == 0 {

@@ -85,12 +85,8 @@ func shareNotificationSet(ctx context.Context, c *jmap.Call) (any, error) {
 	if err := c.Decode(&args); err != nil {
 		return nil, err
 	}
-	n := len(args.Create.Keys) + len(args.Update)
-	if args.Destroy != nil {
-		n += len(*args.Destroy)
-	}
-	if n > c.Limits().MaxObjectsInSet {
-		return nil, jmap.NewMethodError(jmap.ErrRequestTooLarge, fmt.Sprintf("at most %d objects", c.Limits().MaxObjectsInSet))
+	if err := args.CheckSize(c.Limits()); err != nil {
+		return nil, err
 	}
 	destroy := args
 	destroy.Create = jmap.OrderedObjects{}

@@ -642,12 +642,8 @@ func (s *sender) set(ctx context.Context, c *jmap.Call) (any, error) {
 	if acct.IsReadOnly {
 		return nil, jmap.NewMethodError(jmap.ErrAccountReadOnly, "")
 	}
-	n := len(args.Create.Keys) + len(args.Update)
-	if args.Destroy != nil {
-		n += len(*args.Destroy)
-	}
-	if n > c.Limits().MaxObjectsInSet {
-		return nil, jmap.NewMethodError(jmap.ErrRequestTooLarge, "")
+	if err := args.CheckSize(c.Limits()); err != nil {
+		return nil, err
 	}
 	now := s.agent.Now()
 	preps := make([]*preparedSubmission, len(args.Create.Keys))
