@@ -487,21 +487,9 @@ func validateEmailUpdate(ctx context.Context, tx store.Tx, acct store.AccountID,
 	newRec.Keywords, newRec.MailboxIDs = kw, mboxes
 	noteLeft(&newRec, oldRec.MailboxIDs, mboxes)
 	if newRec.Left != nil {
-		left := make(map[string]any, len(newRec.Left))
-		for m := range newRec.Left {
-			left[m] = true
-		}
-		obj["left"] = left
+		obj["left"] = idMap(newRec.Left)
 	}
-	kwAny := make(map[string]any, len(kw))
-	for k := range kw {
-		kwAny[k] = true
-	}
-	mbAny := make(map[string]any, len(mboxes))
-	for k := range mboxes {
-		mbAny[k] = true
-	}
-	obj["keywords"], obj["mailboxIds"] = kwAny, mbAny
+	obj["keywords"], obj["mailboxIds"] = idMap(kw), idMap(mboxes)
 	cnt := newCounter(tx, acct)
 	if err := cnt.change(membershipOf(oldRec), membershipOf(&newRec)); err != nil {
 		return jmap.NewSetError(jmap.ErrServerFail, "")

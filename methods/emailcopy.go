@@ -167,12 +167,3 @@ func checkCopyProperties(item map[string]any) *jmap.SetError {
 	}
 	return nil
 }
-
-// idMap turns a set of ids into its JSON form.
-func idMap(s map[string]bool) map[string]any {
-	out := make(map[string]any, len(s))
-	for k := range s {
-		out[k] = true
-	}
-	return out
-}

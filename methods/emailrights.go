@@ -24,11 +24,7 @@ func viewEmail(ctx context.Context, tx store.Tx, acct store.AccountID, obj map[s
 	if !readableIn(a, in) {
 		return jmap.ErrHidden
 	}
-	out := map[string]any{}
-	for m := range visibleMailboxes(a, in) {
-		out[m] = true
-	}
-	obj["mailboxIds"] = out
+	obj["mailboxIds"] = idMap(visibleMailboxes(a, in))
 	return nil
 }
 
@@ -40,6 +36,15 @@ func idSet(v any) map[string]bool {
 		if b == true {
 			out[k] = true
 		}
+	}
+	return out
+}
+
+// idMap turns a set of ids into its JSON form, the inverse of idSet.
+func idMap(s map[string]bool) map[string]any {
+	out := make(map[string]any, len(s))
+	for k := range s {
+		out[k] = true
 	}
 	return out
 }
