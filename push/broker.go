@@ -70,7 +70,30 @@ type Subscription struct {
 	notify func()
 
 	mu      sync.Mutex
-	pending map[string]map[string]string
+	pending []*batch // in commit order; Take merges them
+}
+
+// batch is the new states of one commit in one account. The broker makes
+// one per commit and account and hands the same batch to every
+// subscription it concerns, so that a fan-out to many connections costs
+// one append each; a batch is never changed once published.
+type batch struct {
+	acct   string
+	types  []string
+	states []string
+}
+
+// wants reports whether s asked for any type of bt.
+func (s *Subscription) wants(bt *batch) bool {
+	if s.types == nil {
+		return true
+	}
+	for _, t := range bt.types {
+		if s.types[t] {
+			return true
+		}
+	}
+	return false
 }
 
 // Subscribe registers a subscription for who; types nil means all types.
@@ -128,25 +151,31 @@ func (s *Subscription) Take() *StateChange {
 	if len(s.pending) == 0 {
 		return nil
 	}
-	sc := &StateChange{Type: "StateChange", Changed: s.pending}
-	s.pending = nil
-	return sc
+	changed := make(map[string]map[string]string, 1)
+	for i, bt := range s.pending {
+		m := changed[bt.acct]
+		if m == nil {
+			m = make(map[string]string, len(bt.types))
+			changed[bt.acct] = m
+		}
+		for j, typ := range bt.types {
+			if s.types == nil || s.types[typ] {
+				m[typ] = bt.states[j] // later batches are newer
+			}
+		}
+		s.pending[i] = nil
+	}
+	s.pending = s.pending[:0]
+	return &StateChange{Type: "StateChange", Changed: changed}
 }
 
-func (s *Subscription) add(acct store.AccountID, typ, state string) {
-	if s.types != nil && !s.types[typ] {
+// add queues bt and tells the subscriber.
+func (s *Subscription) add(bt *batch) {
+	if !s.wants(bt) {
 		return
 	}
 	s.mu.Lock()
-	if s.pending == nil {
-		s.pending = map[string]map[string]string{}
-	}
-	m := s.pending[string(acct)]
-	if m == nil {
-		m = map[string]string{}
-		s.pending[string(acct)] = m
-	}
-	m[typ] = state
+	s.pending = append(s.pending, bt)
 	s.mu.Unlock()
 	if s.notify != nil {
 		s.notify()
@@ -192,14 +221,13 @@ func (b *Broker) publish(changes []store.StateChange) {
 			}
 		}
 		b.mu.Unlock()
-		states := make([]string, len(cs))
+		bt := &batch{acct: string(acct), types: make([]string, len(cs)), states: make([]string, len(cs))}
 		for i, c := range cs {
-			states[i] = jmap.FormatState(uint64(c.State))
+			bt.types[i] = c.Type
+			bt.states[i] = jmap.FormatState(uint64(c.State))
 		}
 		for _, s := range targets {
-			for i, c := range cs {
-				s.add(acct, c.Type, states[i])
-			}
+			s.add(bt)
 		}
 	}
 }
@@ -230,13 +258,18 @@ func (b *Broker) publishSystem(types map[string]bool) {
 		}
 		b.mu.Unlock()
 		for acct, m := range states {
+			bt := &batch{acct: string(acct)}
 			for typ, st := range m {
-				if !types[typ] {
-					continue
+				if types[typ] {
+					bt.types = append(bt.types, typ)
+					bt.states = append(bt.states, st)
 				}
-				for _, s := range targets {
-					s.add(acct, typ, st)
-				}
+			}
+			if len(bt.types) == 0 {
+				continue
+			}
+			for _, s := range targets {
+				s.add(bt)
 			}
 		}
 	}
