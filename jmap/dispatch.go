@@ -18,6 +18,10 @@ import (
 type Caller struct {
 	Principal store.PrincipalID
 	Username  string
+	// Credential names the credential the caller logged in with, for
+	// what must end when it is revoked (push connections, and
+	// PushSubscriptions: RFC 8620 §7.2); empty when unknown.
+	Credential string
 }
 
 type callerKey struct{}

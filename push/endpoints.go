@@ -71,8 +71,16 @@ type Endpoints struct {
 	closed bool
 }
 
-// closer is a connection that lives on after its HTTP handler returned.
-type closer interface{ Close() }
+// closer is a push connection the endpoints keep track of, so that Close
+// and Revalidate can end it.
+type closer interface {
+	// Close ends the connection (on server shutdown).
+	Close()
+	// revoke ends the connection because its credential no longer holds.
+	revoke()
+	// login is who the connection authenticated as, and how.
+	login() *jmap.Caller
+}
 
 // NewEndpoints returns the push endpoints fed by b.
 func NewEndpoints(b *Broker, opt Options) *Endpoints {
@@ -133,6 +141,62 @@ func (e *Endpoints) Close() {
 	}
 	e.wg.Wait()
 }
+
+// Revalidate ends the connections whose credential no longer holds, as
+// valid tells, after a password change, the revocation of a token or the
+// removal of a principal. A connection opened with a ticket holds the
+// credential the ticket was fetched with. valid is asked once per
+// principal and credential; a connection whose check fails is kept. It
+// returns how many connections it ended.
+func (e *Endpoints) Revalidate(ctx context.Context, valid Validator) (int, error) {
+	e.mu.Lock()
+	open := make([]closer, 0, len(e.open))
+	for c := range e.open {
+		open = append(open, c)
+	}
+	e.mu.Unlock()
+	v := newVerdicts(valid)
+	ended := 0
+	for _, c := range open {
+		if l := c.login(); l != nil && !v.holds(ctx, l.Principal, l.Credential) {
+			c.revoke()
+			ended++
+		}
+	}
+	return ended, v.err
+}
+
+// verdicts asks a Validator once per principal and credential; a check
+// that fails counts as valid and its error is kept.
+type verdicts struct {
+	valid Validator
+	seen  map[[2]string]bool
+	err   error
+}
+
+func newVerdicts(valid Validator) *verdicts {
+	return &verdicts{valid: valid, seen: map[[2]string]bool{}}
+}
+
+func (v *verdicts) holds(ctx context.Context, who store.PrincipalID, cred string) bool {
+	k := [2]string{string(who), cred}
+	if ok, known := v.seen[k]; known {
+		return ok
+	}
+	ok, err := v.valid(ctx, who, cred)
+	if err != nil {
+		if v.err == nil {
+			v.err = err
+		}
+		ok = true
+	}
+	v.seen[k] = ok
+	return ok
+}
+
+// Validator reports whether cred (a jmap.Caller's Credential) still
+// authenticates who.
+type Validator func(ctx context.Context, who store.PrincipalID, cred string) (bool, error)
 
 // track records a connection that outlives its handler, so that Close
 // ends it; false after Close.

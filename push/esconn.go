@@ -25,6 +25,7 @@ type esConn struct {
 	conn    net.Conn
 	q       esQuery
 	release func()
+	caller  *jmap.Caller
 
 	wmu  sync.Mutex // one event written at a time
 	ping *time.Timer
@@ -42,7 +43,7 @@ func (e *Endpoints) eventSourceConn(w http.ResponseWriter, r *http.Request, q es
 		return false
 	}
 	ctx := r.Context()
-	c := &esConn{e: e, conn: conn, q: q, release: release}
+	c := &esConn{e: e, conn: conn, q: q, release: release, caller: jmap.CallerFrom(ctx)}
 	if brw.Reader.Buffered() > 0 || !e.track(c) {
 		// Pipelined requests behind a stream, or shutting down.
 		_ = conn.Close()
@@ -51,9 +52,8 @@ func (e *Endpoints) eventSourceConn(w http.ResponseWriter, r *http.Request, q es
 	}
 	// Events wait until the stream is open: flush needs c.pmu.
 	c.pmu.Lock()
-	caller := jmap.CallerFrom(ctx)
-	c.sub = e.b.SubscribeFunc(caller.Principal, q.types, c.kick)
-	if c.cur, err = e.b.newCursor(ctx, caller.Principal); err != nil {
+	c.sub = e.b.SubscribeFunc(c.caller.Principal, q.types, c.kick)
+	if c.cur, err = e.b.newCursor(ctx, c.caller.Principal); err != nil {
 		zerolog.Ctx(ctx).Error().Err(err).Msg("push state")
 		c.write([]byte("HTTP/1.1 500 Internal Server Error\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"))
 		c.pmu.Unlock()
@@ -93,6 +93,10 @@ func (e *Endpoints) eventSourceConn(w http.ResponseWriter, r *http.Request, q es
 
 // Close ends the stream (on server shutdown).
 func (c *esConn) Close() { _ = c.conn.Close() }
+
+func (c *esConn) revoke() { c.Close() }
+
+func (c *esConn) login() *jmap.Caller { return c.caller }
 
 // watch reads until the client goes away, then lets go of everything.
 func (c *esConn) watch() {

@@ -1,6 +1,7 @@
 package push
 
 import (
+	"context"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
@@ -115,9 +116,16 @@ func (e *Endpoints) eventSource(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer release()
-	ctx := r.Context()
-	rc := http.NewResponseController(w)
+	ctx, cancel := context.WithCancel(r.Context())
+	defer cancel()
 	caller := jmap.CallerFrom(ctx)
+	// Tracked, so that Revalidate ends it; Close ends it through e.done.
+	st := &esStream{cancel: cancel, caller: caller}
+	if !e.track(st) {
+		return
+	}
+	defer e.untrack(st)
+	rc := http.NewResponseController(w)
 	sub := e.b.Subscribe(caller.Principal, q.types)
 	defer sub.Close()
 	cur, err := e.b.newCursor(ctx, caller.Principal)
@@ -196,6 +204,17 @@ func (e *Endpoints) eventSource(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 }
+
+// esStream is an EventSource stream served by its HTTP handler (HTTP/2,
+// or where the connection cannot be taken).
+type esStream struct {
+	cancel context.CancelFunc
+	caller *jmap.Caller
+}
+
+func (s *esStream) Close()              { s.cancel() }
+func (s *esStream) revoke()             { s.cancel() }
+func (s *esStream) login() *jmap.Caller { return s.caller }
 
 // esHeader is the header of an event stream.
 func esHeader(r *http.Request) http.Header {

@@ -55,6 +55,16 @@ type pushSub struct {
 	Verified bool      `json:"verified"`
 	Expires  time.Time `json:"expires"`
 	Types    []string  `json:"types"`
+	// Credential is the credential of the request that created it (a
+	// jmap.Caller's): RFC 8620 §7.2 ties the subscription to it.
+	Credential string `json:"credential,omitempty"`
+}
+
+// heldBy reports whether a caller with credential cred sees s: "only
+// subscriptions created by these credentials are returned" (RFC 8620
+// §7.2). Subscriptions or callers whose credential is unknown match any.
+func (s *pushSub) heldBy(cred string) bool {
+	return s.Credential == "" || cred == "" || s.Credential == cred
 }
 
 // subKeys are the client's Web Push keys (RFC 8291), base64url as given.
@@ -106,10 +116,11 @@ func (w *WebPush) registerMethods(r *jmap.Registry) {
 	r.Handle("PushSubscription/set", jmap.CapCore, w.subSet)
 }
 
-// loadSubs returns the caller's subscriptions, by id.
-func loadSubs(tx store.Tx, who store.PrincipalID) (map[string]*pushSub, error) {
+// loadSubs returns the caller's subscriptions, by id: those of the
+// principal made with the caller's credential.
+func loadSubs(tx store.Tx, caller *jmap.Caller) (map[string]*pushSub, error) {
 	out := map[string]*pushSub{}
-	for m, err := range tx.ScanMeta(subPrefix + string(who) + "/") {
+	for m, err := range tx.ScanMeta(subPrefix + string(caller.Principal) + "/") {
 		if err != nil {
 			return nil, err
 		}
@@ -117,7 +128,9 @@ func loadSubs(tx store.Tx, who store.PrincipalID) (map[string]*pushSub, error) {
 		if err := json.Unmarshal(m.Value, &s); err != nil {
 			return nil, fmt.Errorf("push subscription %s: %w", m.Key, err)
 		}
-		out[s.ID] = &s
+		if s.heldBy(caller.Credential) {
+			out[s.ID] = &s
+		}
 	}
 	return out, nil
 }
@@ -149,7 +162,7 @@ func (w *WebPush) subGet(ctx context.Context, c *jmap.Call) (any, error) {
 	var subs map[string]*pushSub
 	err := c.Store().View(ctx, func(tx store.Tx) error {
 		var err error
-		subs, err = loadSubs(tx, c.Caller.Principal)
+		subs, err = loadSubs(tx, c.Caller)
 		return err
 	})
 	if err != nil {
@@ -225,7 +238,7 @@ func (w *WebPush) subSet(ctx context.Context, c *jmap.Call) (any, error) {
 		res = subSetResponse{Created: map[string]map[string]any{}, Updated: map[string]map[string]any{},
 			NotCreated: map[string]*jmap.SetError{}, NotUpdated: map[string]*jmap.SetError{}, NotDestroyed: map[string]*jmap.SetError{}}
 		created, changed, removed = nil, nil, nil
-		subs, err := loadSubs(tx, who)
+		subs, err := loadSubs(tx, c.Caller)
 		if err != nil {
 			return err
 		}
@@ -260,6 +273,7 @@ func (w *WebPush) subSet(ctx context.Context, c *jmap.Call) (any, error) {
 			if s.ID, err = tx.NewID(); err != nil {
 				return err
 			}
+			s.Credential = c.Caller.Credential
 			if err := putSub(tx, s); err != nil {
 				return err
 			}

@@ -193,6 +193,41 @@ func NewWebPush(ctx context.Context, st store.Store, b *Broker, reg *jmap.Regist
 	return w, nil
 }
 
+// Revalidate destroys the subscriptions whose credential no longer holds,
+// as valid tells: RFC 8620 §7.2 says a subscription "MUST be destroyed"
+// when the credentials that created it expire or are revoked. It returns
+// how many it destroyed; a subscription whose check fails is kept.
+func (w *WebPush) Revalidate(ctx context.Context, valid Validator) (int, error) {
+	var subs []*pushSub
+	err := w.st.View(ctx, func(tx store.Tx) error {
+		subs = subs[:0]
+		for m, err := range tx.ScanMeta(subPrefix) {
+			if err != nil {
+				return err
+			}
+			var s pushSub
+			if err := json.Unmarshal(m.Value, &s); err != nil {
+				return fmt.Errorf("push subscription %s: %w", m.Key, err)
+			}
+			subs = append(subs, &s)
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	v := newVerdicts(valid)
+	ended := 0
+	for _, s := range subs {
+		if !v.holds(ctx, s.Principal, s.Credential) {
+			w.stop(s.ID)
+			w.destroy(s)
+			ended++
+		}
+	}
+	return ended, v.err
+}
+
 // Close stops every delivery and waits for them.
 func (w *WebPush) Close() {
 	w.cancel()

@@ -126,6 +126,15 @@ func (c *wsConn) Close() {
 	_ = c.conn.Close()
 }
 
+// revoke ends the connection because its credential was revoked: RFC 6455
+// §7.4.1's 1008, a policy violation.
+func (c *wsConn) revoke() {
+	c.closeWith(websocket.ClosePolicyViolation, "credentials revoked")
+	_ = c.conn.Close()
+}
+
+func (c *wsConn) login() *jmap.Caller { return c.caller }
+
 func (c *wsConn) serve(ctx context.Context) {
 	c.conn.SetReadLimit(c.e.opt.Limits.MaxSizeRequest)
 	_ = c.conn.SetReadDeadline(time.Now().Add(wsReadTimeout))

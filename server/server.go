@@ -250,12 +250,13 @@ func (s *Server) Shutdown(ctx context.Context) error {
 }
 
 func (s *Server) authenticate(r *http.Request) (*jmap.Caller, time.Duration, error) {
-	id, retry, err := s.auth.Authenticate(r.Context(), r)
+	login, retry, err := s.auth.Login(r.Context(), r)
 	if err != nil {
 		return nil, retry, err
 	}
+	id := login.Principal
 	if name, ok := s.usernames.Load(id); ok {
-		return &jmap.Caller{Principal: id, Username: name.(string)}, 0, nil
+		return &jmap.Caller{Principal: id, Username: name.(string), Credential: login.Credential}, 0, nil
 	}
 	var p *store.Principal
 	err = s.st.View(r.Context(), func(tx store.Tx) error {
@@ -267,14 +268,30 @@ func (s *Server) authenticate(r *http.Request) (*jmap.Caller, time.Duration, err
 		return nil, 0, err
 	}
 	s.usernames.Store(id, p.Email)
-	return &jmap.Caller{Principal: id, Username: p.Email}, 0, nil
+	return &jmap.Caller{Principal: id, Username: p.Email, Credential: login.Credential}, 0, nil
 }
 
 // adminChanged runs after every admin command that changed something:
 // cached logins and names are forgotten, so the change holds at once.
+//
+// A command may have revoked a credential (a new password, a revoked
+// token, a removed user): push connections and PushSubscriptions made with
+// it end too (RFC 8620 §7.2).
 func (s *Server) adminChanged() {
 	s.auth.Flush()
 	s.usernames.Clear()
+	ctx := context.Background()
+	n, err := s.push.Revalidate(ctx, s.auth.Valid)
+	if err != nil {
+		s.log.Warn().Err(err).Msg("revalidate push connections")
+	}
+	m, err := s.webPush.Revalidate(ctx, s.auth.Valid)
+	if err != nil {
+		s.log.Warn().Err(err).Msg("revalidate push subscriptions")
+	}
+	if n+m > 0 {
+		s.log.Info().Int("connections", n).Int("subscriptions", m).Msg("revoked credentials: push ended")
+	}
 }
 
 func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {

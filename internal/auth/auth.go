@@ -96,8 +96,18 @@ type Authenticator struct {
 
 // cached is a verified credential.
 type cached struct {
-	id      store.PrincipalID
+	login   Login
 	expires time.Time
+}
+
+// Login is who a request's credentials authenticate, and which credential
+// did: Valid tells later whether that credential still holds.
+type Login struct {
+	Principal store.PrincipalID
+	// Credential names the credential without revealing it: "t:" and a
+	// token id, or "p:" and a digest of the password hash (so that a new
+	// password makes it differ). It can be stored.
+	Credential string
 }
 
 // New returns an Authenticator over st. Fields of opt left zero take their
@@ -142,10 +152,17 @@ func (a *Authenticator) Flush() {
 // the account failed too often, and any other error when the store could not
 // answer or ctx ended.
 func (a *Authenticator) Authenticate(ctx context.Context, r *http.Request) (id store.PrincipalID, retryAfter time.Duration, err error) {
+	l, retryAfter, err := a.Login(ctx, r)
+	return l.Principal, retryAfter, err
+}
+
+// Login is Authenticate, also naming the credential that authenticated
+// the request.
+func (a *Authenticator) Login(ctx context.Context, r *http.Request) (l Login, retryAfter time.Duration, err error) {
 	vals := r.Header.Values("Authorization")
 	if len(vals) == 0 {
 		// No attempt was made: nothing to count.
-		return "", 0, ErrUnauthorized
+		return Login{}, 0, ErrUnauthorized
 	}
 	addr := clientAddr(r.RemoteAddr)
 	if len(vals) > 1 {
@@ -172,12 +189,12 @@ func (a *Authenticator) Authenticate(ctx context.Context, r *http.Request) (id s
 
 // malformed answers an Authorization header that cannot be understood. It
 // counts as a failure of the client address.
-func (a *Authenticator) malformed(addr string) (store.PrincipalID, time.Duration, error) {
+func (a *Authenticator) malformed(addr string) (Login, time.Duration, error) {
 	wait, _, ok := a.byAddr.begin(a.opt.Now(), addr)
 	if !ok {
-		return "", wait, ErrThrottled
+		return Login{}, wait, ErrThrottled
 	}
-	return "", 0, ErrUnauthorized
+	return Login{}, 0, ErrUnauthorized
 }
 
 // attempt holds the provisional failures charged to one login attempt.
@@ -226,40 +243,40 @@ func (a *Authenticator) succeeded(at attempt) {
 var testHookVerified func()
 
 // basic authenticates an email address and password.
-func (a *Authenticator) basic(ctx context.Context, addr, user, pass string) (store.PrincipalID, time.Duration, error) {
+func (a *Authenticator) basic(ctx context.Context, addr, user, pass string) (Login, time.Duration, error) {
 	now := a.opt.Now()
 	key := a.cacheKey('b', user, pass)
-	if id, ok := a.lookup(key, now); ok {
+	if l, ok := a.lookup(key, now); ok {
 		if wait, ok := a.allowed(now, addr, user); !ok {
-			return "", wait, ErrThrottled
+			return Login{}, wait, ErrThrottled
 		}
-		return id, 0, nil
+		return l, 0, nil
 	}
 	at, wait, ok := a.begin(now, addr, user)
 	if !ok {
-		return "", wait, ErrThrottled
+		return Login{}, wait, ErrThrottled
 	}
 	gen := a.generation()
-	id, err := a.verifyPassword(ctx, user, pass)
+	l, err := a.verifyPassword(ctx, user, pass)
 	if errors.Is(err, ErrUnauthorized) {
-		return "", 0, err // the charges stand
+		return Login{}, 0, err // the charges stand
 	}
 	a.succeeded(at)
 	if err != nil {
-		return "", 0, err
+		return Login{}, 0, err
 	}
 	if testHookVerified != nil {
 		testHookVerified()
 	}
-	a.remember(key, id, gen, now)
-	return id, 0, nil
+	a.remember(key, l, gen, now)
+	return l, 0, nil
 }
 
 // verifyPassword checks pass against the stored hash of the principal with
 // email address user. An unknown address, a principal that may not log in
 // and one without a password cost the same argon2 work as a wrong password,
 // and all answer ErrUnauthorized.
-func (a *Authenticator) verifyPassword(ctx context.Context, user, pass string) (store.PrincipalID, error) {
+func (a *Authenticator) verifyPassword(ctx context.Context, user, pass string) (Login, error) {
 	var (
 		id   store.PrincipalID
 		hash string
@@ -286,7 +303,7 @@ func (a *Authenticator) verifyPassword(ctx context.Context, user, pass string) (
 		return nil
 	})
 	if err != nil {
-		return "", fmt.Errorf("auth: look up principal: %w", err)
+		return Login{}, fmt.Errorf("auth: look up principal: %w", err)
 	}
 	if id == "" || hash == "" {
 		id, hash = "", a.dummy
@@ -294,34 +311,92 @@ func (a *Authenticator) verifyPassword(ctx context.Context, user, pass string) (
 	select {
 	case a.slots <- struct{}{}:
 	case <-ctx.Done():
-		return "", ctx.Err()
+		return Login{}, ctx.Err()
 	}
 	ok := CheckPassword(hash, pass)
 	<-a.slots
 	if !ok || id == "" {
-		return "", ErrUnauthorized
+		return Login{}, ErrUnauthorized
 	}
-	return id, nil
+	return Login{Principal: id, Credential: passwordCredential(hash)}, nil
+}
+
+// passwordCredential names a login by password: a digest of the stored
+// hash, which changes with the password and tells nothing about it.
+func passwordCredential(hash string) string {
+	sum := sha256.Sum256([]byte(hash))
+	return "p:" + base64.RawURLEncoding.EncodeToString(sum[:18])
+}
+
+// tokenCredential names a login by a bearer token.
+func tokenCredential(id string) string { return "t:" + id }
+
+// Valid reports whether cred, a Login's Credential, still authenticates
+// who: who may still log in, and the token exists or the password is the
+// same. An empty cred (a caller the server made itself) is valid while who
+// may log in.
+func (a *Authenticator) Valid(ctx context.Context, who store.PrincipalID, cred string) (bool, error) {
+	valid := false
+	err := a.st.View(ctx, func(tx store.Tx) error {
+		valid = false
+		pt := tx.Principals()
+		p, err := pt.Get(who)
+		if errors.Is(err, store.ErrNotFound) {
+			return nil
+		} else if err != nil {
+			return err
+		}
+		if !mayLogIn(p) {
+			return nil
+		}
+		switch {
+		case cred == "":
+			valid = true
+		case strings.HasPrefix(cred, "p:"):
+			h, err := pt.PasswordHash(who)
+			if errors.Is(err, store.ErrNotFound) {
+				return nil
+			} else if err != nil {
+				return err
+			}
+			valid = h != "" && passwordCredential(h) == cred
+		case strings.HasPrefix(cred, "t:"):
+			for t, err := range pt.Tokens(who) {
+				if err != nil {
+					return err
+				}
+				if tokenCredential(t.ID) == cred {
+					valid = true
+					break
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return false, fmt.Errorf("auth: check credential: %w", err)
+	}
+	return valid, nil
 }
 
 // bearer authenticates a token secret.
-func (a *Authenticator) bearer(ctx context.Context, addr, secret string) (store.PrincipalID, time.Duration, error) {
+func (a *Authenticator) bearer(ctx context.Context, addr, secret string) (Login, time.Duration, error) {
 	now := a.opt.Now()
 	key := a.cacheKey('t', secret, "")
-	if id, ok := a.lookup(key, now); ok {
+	if l, ok := a.lookup(key, now); ok {
 		if wait, ok := a.allowed(now, addr, ""); !ok {
-			return "", wait, ErrThrottled
+			return Login{}, wait, ErrThrottled
 		}
-		return id, 0, nil
+		return l, 0, nil
 	}
 	at, wait, ok := a.begin(now, addr, "")
 	if !ok {
-		return "", wait, ErrThrottled
+		return Login{}, wait, ErrThrottled
 	}
 	gen := a.generation()
-	var id store.PrincipalID
+	var l Login
 	err := a.st.View(ctx, func(tx store.Tx) error {
-		id = ""
+		l = Login{}
 		pt := tx.Principals()
 		tok, err := pt.TokenBySecret(HashToken(secret))
 		if errors.Is(err, store.ErrNotFound) {
@@ -336,20 +411,20 @@ func (a *Authenticator) bearer(ctx context.Context, addr, secret string) (store.
 			return err
 		}
 		if mayLogIn(p) {
-			id = p.ID
+			l = Login{Principal: p.ID, Credential: tokenCredential(tok.ID)}
 		}
 		return nil
 	})
 	if err != nil {
 		a.succeeded(at)
-		return "", 0, fmt.Errorf("auth: look up token: %w", err)
+		return Login{}, 0, fmt.Errorf("auth: look up token: %w", err)
 	}
-	if id == "" {
-		return "", 0, ErrUnauthorized
+	if l.Principal == "" {
+		return Login{}, 0, ErrUnauthorized
 	}
 	a.succeeded(at)
-	a.remember(key, id, gen, now)
-	return id, 0, nil
+	a.remember(key, l, gen, now)
+	return l, 0, nil
 }
 
 // mayLogIn reports whether p may log in: only individuals that are not
@@ -382,24 +457,24 @@ func (a *Authenticator) generation() uint64 {
 }
 
 // lookup returns the principal of a cached credential that has not expired.
-func (a *Authenticator) lookup(key [sha256.Size]byte, now time.Time) (store.PrincipalID, bool) {
+func (a *Authenticator) lookup(key [sha256.Size]byte, now time.Time) (Login, bool) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	e, ok := a.cache[key]
 	if !ok {
-		return "", false
+		return Login{}, false
 	}
 	if !now.Before(e.expires) {
 		delete(a.cache, key)
-		return "", false
+		return Login{}, false
 	}
-	return e.id, true
+	return e.login, true
 }
 
 // remember caches a credential verified at now, unless Flush ran since gen
 // was read: the verification may then have seen a password or token that
 // is no longer valid.
-func (a *Authenticator) remember(key [sha256.Size]byte, id store.PrincipalID, gen uint64, now time.Time) {
+func (a *Authenticator) remember(key [sha256.Size]byte, l Login, gen uint64, now time.Time) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if a.gen != gen {
@@ -419,7 +494,7 @@ func (a *Authenticator) remember(key [sha256.Size]byte, id store.PrincipalID, ge
 			break
 		}
 	}
-	a.cache[key] = cached{id: id, expires: now.Add(a.opt.CacheTTL)}
+	a.cache[key] = cached{login: l, expires: now.Add(a.opt.CacheTTL)}
 }
 
 // cacheLen reports the number of cached credentials.
