@@ -4,11 +4,11 @@ import (
 	"context"
 	"errors"
 	"net/http"
-	"net/url"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/jmapd/jmapd/internal/origin"
 	"github.com/jmapd/jmapd/jmap"
 	"github.com/jmapd/jmapd/store"
 )
@@ -58,9 +58,7 @@ type Options struct {
 type Endpoints struct {
 	b       *Broker
 	opt     Options
-	origin  string // the base URL's origin
-	anyOrig bool
-	origins map[string]bool
+	origins *origin.List
 	tickets *Tickets
 	done    chan struct{}
 	wg      sync.WaitGroup // tracked connections
@@ -87,15 +85,9 @@ func NewEndpoints(b *Broker, opt Options) *Endpoints {
 	if opt.MaxConnsPerUser <= 0 {
 		opt.MaxConnsPerUser = 50
 	}
-	e := &Endpoints{b: b, opt: opt, origin: originOf(opt.BaseURL), origins: map[string]bool{},
+	e := &Endpoints{b: b, opt: opt, origins: origin.New(opt.BaseURL, opt.AllowedOrigins),
 		tickets: NewTickets(), done: make(chan struct{}), conns: map[store.PrincipalID]int{},
 		open: map[closer]struct{}{}}
-	for _, o := range opt.AllowedOrigins {
-		if o == "*" {
-			e.anyOrig = true
-		}
-		e.origins[normalOrigin(o)] = true
-	}
 	return e
 }
 
@@ -270,11 +262,7 @@ func (e *Endpoints) acquire(who store.PrincipalID) (release func(), ok bool) {
 // URL's origin, or one configured.
 func (e *Endpoints) originAllowed(r *http.Request) bool {
 	o := r.Header.Get("Origin")
-	if o == "" || e.anyOrig {
-		return true
-	}
-	o = normalOrigin(o)
-	return o == e.origin || e.origins[o]
+	return o == "" || e.origins.Allows(o)
 }
 
 // admit answers the checks every push endpoint makes before it streams:
@@ -293,17 +281,4 @@ func (e *Endpoints) admit(w http.ResponseWriter, r *http.Request) func() {
 		return nil
 	}
 	return release
-}
-
-func originOf(base string) string {
-	u, err := url.Parse(base)
-	if err != nil {
-		return ""
-	}
-	return normalOrigin(u.Scheme + "://" + u.Host)
-}
-
-// normalOrigin lower-cases an origin and drops a trailing slash.
-func normalOrigin(o string) string {
-	return strings.ToLower(strings.TrimSuffix(o, "/"))
 }

@@ -24,6 +24,7 @@ import (
 	"github.com/jmapd/jmapd/internal/auth"
 	"github.com/jmapd/jmapd/internal/config"
 	"github.com/jmapd/jmapd/internal/metrics"
+	"github.com/jmapd/jmapd/internal/origin"
 	"github.com/jmapd/jmapd/jmap"
 	"github.com/jmapd/jmapd/methods"
 	"github.com/jmapd/jmapd/push"
@@ -146,7 +147,7 @@ func New(ctx context.Context, opt Options) (*Server, error) {
 		jmap.WriteProblem(w, &jmap.Problem{Type: "about:blank", Status: http.StatusMethodNotAllowed, Detail: "method not allowed"})
 	})
 	s.http = &http.Server{
-		Handler:           s.logRequests(r),
+		Handler:           s.logRequests(cors(origin.New(s.url, cfg.Push.AllowedOrigins), r)),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       5 * time.Minute,
 		IdleTimeout:       2 * time.Minute,

@@ -66,9 +66,11 @@ type Config struct {
 // Push tunes EventSource, WebSocket and Web Push, table [push].
 type Push struct {
 	// AllowedOrigins lists the origins ("https://mail.example.com") whose
-	// web pages may open the EventSource and WebSocket endpoints; "*"
-	// allows any. Requests without an Origin header are always allowed;
-	// an empty list allows only the base URL's own origin (default []).
+	// web pages may use the server from a browser: call the API, upload
+	// and download across origins (CORS), and open the EventSource and
+	// WebSocket endpoints; "*" allows any. Requests without an Origin
+	// header are always allowed; an empty list allows only the base URL's
+	// own origin (default []).
 	AllowedOrigins []string `toml:"allowed_origins"`
 	// MaxConnectionsPerUser bounds the EventSource and WebSocket
 	// connections one user holds at once (default 50).
