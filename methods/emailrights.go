@@ -337,6 +337,13 @@ func noteRightsChange(tx store.Tx, acct store.AccountID, grantees []store.Princi
 // rightsChangedSince answers cannotCalculateChanges when the caller's
 // rights in acct changed after the state a /changes starts from.
 func rightsChangedSince(tx store.Tx, a *acl.Access, acct store.AccountID, typ int, since store.State) error {
+	moved, err := acl.MembershipChangedSince(tx, a.Identities, acct, acl.EmailState+typ, since)
+	if err != nil {
+		return err
+	}
+	if moved {
+		return jmap.NewMethodError(jmap.ErrCannotCalculateChanges, "your access to this account changed")
+	}
 	for _, p := range a.Identities {
 		b, err := tx.GetMeta(rightsChangeKey(p, acct))
 		if err != nil {

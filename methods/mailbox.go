@@ -230,6 +230,15 @@ func filterMailboxChanges(ctx context.Context, tx store.Tx, acct store.AccountID
 	if err != nil || access.Owner {
 		return err
 	}
+	// Joining or leaving a group moves no mailbox, yet changes which
+	// ones the caller sees.
+	moved, err := acl.MembershipChangedSince(tx, access.Identities, acct, acl.MailboxState, set.Since)
+	if err != nil {
+		return err
+	}
+	if moved {
+		return jmap.NewMethodError(jmap.ErrCannotCalculateChanges, "your access to this account changed")
+	}
 	created, updated := set.Created[:0], set.Updated[:0]
 	for _, id := range set.Created {
 		if access.Visible(id) {

@@ -592,3 +592,55 @@ func TestShare_RightsChangeInvalidatesEmailChanges(t *testing.T) {
 		t.Errorf("an email moved out of Bob's sight: %v, want destroyed", ch)
 	}
 }
+
+// Joining or leaving a group changes what a user sees in the accounts the
+// group reaches although no grant moved: their /changes from before
+// answer cannotCalculateChanges (RFC 8620 §5.2), and other members' do
+// not.
+func TestShare_MembershipChangeInvalidatesChanges(t *testing.T) {
+	f := newShareFixture(t)
+	acct := f.alice.Account
+	carol := f.srv.NewUser(t, "carol@example.test")
+	f.srv.Admin(t, "share", "alice@example.test", "--with", "bob@example.test", "--rights", "read", "--mailbox", "Private")
+	f.srv.Admin(t, "group", "add", "team@example.test", "--member", "carol@example.test")
+	f.srv.Admin(t, "share", "alice@example.test", "--with", "team@example.test", "--rights", "read", "--mailbox", "Inbox")
+	states := func(c *jmaptest.Client) map[string]any {
+		st := map[string]any{}
+		for _, typ := range []string{"Mailbox", "Email", "Thread"} {
+			st[typ] = ok(t, c, acct, typ+"/get", map[string]any{"ids": []string{}})["state"]
+		}
+		return st
+	}
+	expect := func(c *jmaptest.Client, who string, st map[string]any, want string) {
+		t.Helper()
+		for typ, s := range st {
+			n, res := in(t, c, acct, typ+"/changes", map[string]any{"sinceState": s})
+			got := ""
+			if n == "error" {
+				got = str(res["type"])
+			} else if n != typ+"/changes" {
+				got = n
+			}
+			if got != want {
+				t.Errorf("%s: %s/changes = %s %v, want %s", who, typ, n, res, want)
+			}
+		}
+	}
+	bob0, carol0 := states(f.bob), states(carol)
+
+	f.srv.Admin(t, "group", "member", "add", "team@example.test", "bob@example.test")
+	expect(f.bob, "bob after joining", bob0, "cannotCalculateChanges")
+	expect(carol, "carol, a member all along", carol0, "")
+	got := ok(t, f.bob, acct, "Mailbox/get", map[string]any{"ids": []string{f.inbox}})
+	if len(got["list"].([]any)) != 1 {
+		t.Fatalf("bob does not see the Inbox after joining: %v", got)
+	}
+	// A fresh state works, and leaving invalidates it again.
+	bob1 := states(f.bob)
+	expect(f.bob, "bob synced afresh", bob1, "")
+	f.srv.Admin(t, "group", "member", "remove", "team@example.test", "bob@example.test")
+	expect(f.bob, "bob after leaving", bob1, "cannotCalculateChanges")
+	if ids := strs(ok(t, f.bob, acct, "Email/query", map[string]any{})["ids"]); slices.Contains(ids, f.inboxA) {
+		t.Errorf("bob still finds an Inbox email after leaving: %v", ids)
+	}
+}

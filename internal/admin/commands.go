@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jmapd/jmapd/internal/acl"
 	"github.com/jmapd/jmapd/internal/auth"
 	"github.com/jmapd/jmapd/store"
 )
@@ -414,7 +415,12 @@ func groupMember(ctx context.Context, st store.Store, c *call, add bool) error {
 		default:
 			g.Members = slices.DeleteFunc(g.Members, func(id store.PrincipalID) bool { return id == u.ID })
 		}
-		return pt.Update(g)
+		if err := pt.Update(g); err != nil {
+			return err
+		}
+		// What u sees in the accounts g reaches changed: /changes from
+		// before must not pretend otherwise.
+		return acl.NoteMembershipChange(tx, g, u.ID)
 	})
 	return err
 }
