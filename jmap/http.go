@@ -33,6 +33,9 @@ type Server struct {
 	// trailing slash.
 	BaseURL string
 	Auth    AuthFunc
+	// Uploaded, when set, is told of each upload to the upload endpoint,
+	// before the client is answered; an error fails the upload.
+	Uploaded func(ctx context.Context, acct store.AccountID, who store.PrincipalID, id store.BlobID) error
 	// OpenBlob opens blobs for download; nil means the store's blobs.
 	// Data types with blobs of their own (body parts) resolve them here.
 	OpenBlob func(ctx context.Context, acct store.AccountID, id store.BlobID, off, n int64) (store.BlobInfo, io.ReadSeekCloser, error)
@@ -431,6 +434,9 @@ func (s *Server) upload(w http.ResponseWriter, r *http.Request) {
 	if errors.Is(err, store.ErrTooLarge) || errors.As(err, &mbe) {
 		WriteProblem(w, tooLarge)
 		return
+	}
+	if err == nil && s.Uploaded != nil {
+		err = s.Uploaded(ctx, acct.ID, CallerFrom(ctx).Principal, info.ID)
 	}
 	if err != nil {
 		zerolog.Ctx(ctx).Error().Err(err).Msg("upload")

@@ -105,9 +105,12 @@ func blobCopy(ctx context.Context, c *jmap.Call) (any, error) {
 		if err != nil {
 			return nil, err
 		}
-		_, err = c.Store().Blobs().Upload(ctx, to.ID, info.Type, body, info.Size)
+		copied, err := c.Store().Blobs().Upload(ctx, to.ID, info.Type, body, info.Size)
 		body.Close()
 		if err != nil {
+			return nil, err
+		}
+		if err := noteUploads(ctx, c.Store(), to.ID, c.Caller.Principal, copied.ID); err != nil {
 			return nil, err
 		}
 		if resp.Copied == nil {
@@ -182,6 +185,13 @@ func blobUpload(ctx context.Context, c *jmap.Call) (any, error) {
 		}
 		infos, err := c.Store().Blobs().UploadBatch(ctx, acct.ID, pending)
 		if err != nil {
+			return err
+		}
+		ids := make([]store.BlobID, len(infos))
+		for i, info := range infos {
+			ids[i] = info.ID
+		}
+		if err := noteUploads(ctx, c.Store(), acct.ID, c.Caller.Principal, ids...); err != nil {
 			return err
 		}
 		for i, info := range infos {

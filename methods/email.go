@@ -361,7 +361,14 @@ func emailImport(ctx context.Context, c *jmap.Call) (any, error) {
 			p.serr = jmap.InvalidProperties("unknown blob", "blobId")
 			continue
 		}
-		info, body, err := c.Store().Blobs().Open(ctx, acct.ID, store.BlobID(blobID), 0, -1)
+		// A grantee imports only blobs they may read (RFC 8620 §6.1).
+		open := c.Store().Blobs().Open
+		if store.AccountID(c.Caller.Principal) != acct.ID {
+			open = func(ctx context.Context, acct store.AccountID, id store.BlobID, off, n int64) (store.BlobInfo, io.ReadSeekCloser, error) {
+				return openBlobChecked(ctx, c, acct, id, off, n)
+			}
+		}
+		info, body, err := open(ctx, acct.ID, store.BlobID(blobID), 0, -1)
 		if errors.Is(err, store.ErrNotFound) {
 			p.serr = jmap.InvalidProperties("unknown blob", "blobId")
 			continue

@@ -122,7 +122,18 @@ func blobReadable(tx store.Tx, a *acl.Access, acct store.AccountID, id store.Blo
 	if m, _, ok := splitPartBlobID(msg); ok {
 		msg = m
 	}
-	referenced := false
+	// Its own uploads, until something references them (RFC 8620 §6.1:
+	// "unreferenced blobs MUST only be accessible to the uploader, even
+	// in shared accounts"), are the cheap case: no scan.
+	if len(a.Identities) > 0 {
+		b, err := tx.GetMeta(uploaderKey(acct, store.BlobID(msg), a.Identities[0]))
+		if err != nil {
+			return false, err
+		}
+		if b != nil {
+			return true, nil
+		}
+	}
 	for o, err := range tx.Scan(acct, "Email") {
 		if err != nil {
 			return false, err
@@ -137,9 +148,47 @@ func blobReadable(tx store.Tx, a *acl.Access, acct store.AccountID, id store.Blo
 		if readableIn(a, e.MailboxIDs) {
 			return true, nil
 		}
-		referenced = true
 	}
-	return !referenced, nil
+	return false, nil
+}
+
+// uploaderKey marks that who, not the owner, uploaded blob id into acct:
+// the blob is theirs to read while nothing references it.
+func uploaderKey(acct store.AccountID, id store.BlobID, who store.PrincipalID) string {
+	return "upl\x00" + string(acct) + "\x00" + string(id) + "\x00" + string(who)
+}
+
+// noteUpload records, in a shared account, who uploaded blob id, so that
+// they (and no other grantee) may read it before anything references it.
+// The owner's own uploads need no record: the owner reads every blob of
+// the account.
+func noteUpload(tx store.Tx, acct store.AccountID, who store.PrincipalID, id store.BlobID) error {
+	if store.AccountID(who) == acct {
+		return nil
+	}
+	return tx.PutMeta(uploaderKey(acct, id, who), []byte{1})
+}
+
+// NoteUpload is noteUpload of several blobs in a transaction of its own,
+// for uploads made outside one (the upload endpoint, Blob/upload,
+// Blob/copy).
+func (a *Accounts) NoteUpload(ctx context.Context, acct store.AccountID, who store.PrincipalID, ids ...store.BlobID) error {
+	return noteUploads(ctx, a.st, acct, who, ids...)
+}
+
+func noteUploads(ctx context.Context, st store.Store, acct store.AccountID, who store.PrincipalID, ids ...store.BlobID) error {
+	if store.AccountID(who) == acct || len(ids) == 0 {
+		return nil
+	}
+	_, err := st.Update(ctx, func(tx store.Tx) error {
+		for _, id := range ids {
+			if err := noteUpload(tx, acct, who, id); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	return err
 }
 
 // checkBlob answers store.ErrNotFound unless the caller of the current

@@ -3,6 +3,8 @@ package methods_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
+	"net/http"
 	"slices"
 	"strings"
 	"testing"
@@ -642,5 +644,73 @@ func TestShare_MembershipChangeInvalidatesChanges(t *testing.T) {
 	expect(f.bob, "bob after leaving", bob1, "cannotCalculateChanges")
 	if ids := strs(ok(t, f.bob, acct, "Email/query", map[string]any{})["ids"]); slices.Contains(ids, f.inboxA) {
 		t.Errorf("bob still finds an Inbox email after leaving: %v", ids)
+	}
+}
+
+// RFC 8620 §6.1: "unreferenced blobs MUST only be accessible to the
+// uploader, even in shared accounts". Once an email the others may read
+// holds the blob, they read it too.
+func TestShare_UnreferencedUploadOnlyForUploader(t *testing.T) {
+	f := newShareFixture(t)
+	acct := f.alice.Account
+	carol := f.srv.NewUser(t, "carol@example.test")
+	for _, who := range []string{"bob@example.test", "carol@example.test"} {
+		f.srv.Admin(t, "share", "alice@example.test", "--with", who, "--rights", "write")
+	}
+	upload := func(c *jmaptest.Client, data string) string {
+		t.Helper()
+		resp, b := c.Do(t, http.MethodPost, "/jmap/upload/"+acct+"/", strings.NewReader(data), http.Header{"Content-Type": {"message/rfc822"}})
+		if resp.StatusCode != http.StatusCreated {
+			t.Fatalf("upload into the shared account: %s %s", resp.Status, b)
+		}
+		var u struct {
+			BlobID string `json:"blobId"`
+		}
+		if err := json.Unmarshal(b, &u); err != nil {
+			t.Fatal(err)
+		}
+		return u.BlobID
+	}
+	download := func(c *jmaptest.Client, blob string) int {
+		t.Helper()
+		resp, _ := c.Do(t, http.MethodGet, "/jmap/download/"+acct+"/"+blob+"/m.eml", nil, nil)
+		return resp.StatusCode
+	}
+	blobGet := func(c *jmaptest.Client, blob string) []string {
+		t.Helper()
+		body, _ := json.Marshal(map[string]any{"using": []string{"urn:ietf:params:jmap:core", "urn:ietf:params:jmap:blob"},
+			"methodCalls": []any{[]any{"Blob/get", map[string]any{"accountId": acct, "ids": []string{blob}}, "0"}}})
+		_, out := c.Post(t, string(body))
+		var r jmaptest.Response
+		if err := json.Unmarshal(out, &r); err != nil || r.MethodResponses[0].Name != "Blob/get" {
+			t.Fatalf("Blob/get: %s", out)
+		}
+		return strs(r.MethodResponses[0].Args["notFound"])
+	}
+	raw := simpleMessage("up@x", "Uploaded by Bob", "", "Draft text.")
+	blob := upload(f.bob, raw)
+	if s := download(f.bob, blob); s != http.StatusOK {
+		t.Errorf("the uploader downloads his blob: %d", s)
+	}
+	if s := download(carol, blob); s != http.StatusNotFound {
+		t.Errorf("another grantee downloads Bob's unreferenced blob: %d, want 404", s)
+	}
+	if nf := blobGet(carol, blob); len(nf) != 1 {
+		t.Errorf("Blob/get of Bob's unreferenced blob by another grantee: notFound %v", nf)
+	}
+	// Carol cannot import it either: it does not exist for her.
+	n, res := in(t, carol, acct, "Email/import", map[string]any{"emails": map[string]any{
+		"m": map[string]any{"blobId": blob, "mailboxIds": boolSet(f.inbox)}}})
+	if n != "Email/import" || res["notCreated"] == nil {
+		t.Errorf("Carol imports Bob's unreferenced blob: %s %v", n, res)
+	}
+	// Bob files it in the Inbox: now everyone who reads the Inbox reads it.
+	res = ok(t, f.bob, acct, "Email/import", map[string]any{"emails": map[string]any{
+		"m": map[string]any{"blobId": blob, "mailboxIds": boolSet(f.inbox)}}})
+	if res["created"] == nil {
+		t.Fatalf("Bob imports his blob: %v", res)
+	}
+	if s := download(carol, blob); s != http.StatusOK {
+		t.Errorf("Carol downloads the blob of an Inbox email: %d", s)
 	}
 }

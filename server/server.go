@@ -123,6 +123,9 @@ func New(ctx context.Context, opt Options) (*Server, error) {
 	js := &jmap.Server{Registry: s.reg, BaseURL: s.url, Auth: s.authenticate,
 		OpenBlob: func(ctx context.Context, acct store.AccountID, id store.BlobID, off, n int64) (store.BlobInfo, io.ReadSeekCloser, error) {
 			return accts.OpenBlob(ctx, acct, id, off, n)
+		},
+		Uploaded: func(ctx context.Context, acct store.AccountID, who store.PrincipalID, id store.BlobID) error {
+			return accts.NoteUpload(ctx, acct, who, id)
 		}}
 	s.push = push.NewEndpoints(broker, push.Options{BaseURL: s.url, Runner: js, Limits: lim,
 		AllowedOrigins: cfg.Push.AllowedOrigins, MaxConnsPerUser: cfg.Push.MaxConnectionsPerUser})
