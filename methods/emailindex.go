@@ -35,6 +35,14 @@ func indexID(key string) string {
 	return key[i+2:]
 }
 
+// blobEmailKey lists email id under its message blob, so that a grantee's
+// access to a blob is decided from the emails holding it without a scan.
+// Emails stored before this index existed have no entry; blobReadable
+// then scans.
+func blobEmailKey(acct store.AccountID, blob, id string) string {
+	return "eb\x00" + string(acct) + "\x00" + blob + "\x00" + id
+}
+
 // indexEmail adds (add) or removes the index entries of e for the given
 // mailboxes and for all mail (when all is set).
 func indexEmail(tx store.Tx, acct store.AccountID, e *emailRecord, mboxes map[string]bool, all, add bool) error {
@@ -43,7 +51,7 @@ func indexEmail(tx store.Tx, acct store.AccountID, e *emailRecord, mboxes map[st
 		keys = append(keys, indexKey(acct, m, e.ReceivedAt, e.ID))
 	}
 	if all {
-		keys = append(keys, indexKey(acct, allMail, e.ReceivedAt, e.ID))
+		keys = append(keys, indexKey(acct, allMail, e.ReceivedAt, e.ID), blobEmailKey(acct, e.BlobID, e.ID))
 	}
 	for _, k := range keys {
 		var err error

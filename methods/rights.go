@@ -134,6 +134,28 @@ func blobReadable(tx store.Tx, a *acl.Access, acct store.AccountID, id store.Blo
 			return true, nil
 		}
 	}
+	// The emails holding the blob, from the index.
+	indexed := false
+	prefix := blobEmailKey(acct, msg, "")
+	for m, err := range tx.ScanMeta(prefix) {
+		if err != nil {
+			return false, err
+		}
+		indexed = true
+		e, err := loadEmail(tx, acct, m.Key[len(prefix):])
+		if errors.Is(err, store.ErrNotFound) {
+			continue
+		} else if err != nil {
+			return false, err
+		}
+		if readableIn(a, e.MailboxIDs) {
+			return true, nil
+		}
+	}
+	if indexed {
+		return false, nil
+	}
+	// Emails stored before the index: look at each.
 	for o, err := range tx.Scan(acct, "Email") {
 		if err != nil {
 			return false, err
