@@ -37,6 +37,7 @@ fuzz:
 	$(GO) test ./internal/delivery -run '^$$' -fuzz '^FuzzParseAddress$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./internal/delivery -run '^$$' -fuzz '^FuzzStripBcc$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./methods -run '^$$' -fuzz '^FuzzSubmissionEnvelope$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./internal/lmtp -run '^$$' -fuzz '^FuzzCRLF$$' -fuzztime $(FUZZTIME)
 
 # The standard end-to-end scenario: a fresh jmapd on loopback, jmapload
 # imports MESSAGES generated messages, runs CLIENTS clients for DURATION

@@ -23,6 +23,7 @@ import (
 	"github.com/jmapd/jmapd/internal/admin"
 	"github.com/jmapd/jmapd/internal/auth"
 	"github.com/jmapd/jmapd/internal/config"
+	"github.com/jmapd/jmapd/internal/lmtp"
 	"github.com/jmapd/jmapd/internal/metrics"
 	"github.com/jmapd/jmapd/internal/origin"
 	"github.com/jmapd/jmapd/jmap"
@@ -44,19 +45,21 @@ type Options struct {
 
 // Server is a running jmapd.
 type Server struct {
-	cfg     config.Config
-	log     zerolog.Logger
-	st      *badger.DB
-	auth    *auth.Authenticator
-	reg     *jmap.Registry
-	metrics *metrics.Metrics
-	http    *http.Server
-	ln      net.Listener
-	url     string
-	stop    context.CancelFunc
-	push    *push.Endpoints
-	webPush *push.WebPush
-	bg      sync.WaitGroup
+	cfg      config.Config
+	log      zerolog.Logger
+	st       *badger.DB
+	auth     *auth.Authenticator
+	reg      *jmap.Registry
+	metrics  *metrics.Metrics
+	http     *http.Server
+	ln       net.Listener
+	url      string
+	stop     context.CancelFunc
+	push     *push.Endpoints
+	webPush  *push.WebPush
+	lmtp     *lmtp.Server // nil without [lmtp] listen
+	lmtpAddr net.Addr
+	bg       sync.WaitGroup
 	// usernames caches each principal's login name (email) by id.
 	usernames sync.Map
 }
@@ -197,6 +200,14 @@ func New(ctx context.Context, opt Options) (*Server, error) {
 		defer s.bg.Done()
 		s.collectBlobs(bgctx)
 	}()
+	if err := s.startLMTP(cfg, agent, log); err != nil {
+		cancel()
+		s.ln.Close()
+		adminLn.Close()
+		s.bg.Wait()
+		st.Close()
+		return nil, err
+	}
 	return s, nil
 }
 
@@ -246,6 +257,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	err := s.http.Shutdown(ctx)
 	s.stop()
 	s.webPush.Close()
+	if s.lmtp != nil {
+		_ = s.lmtp.Close()
+	}
 	s.bg.Wait()
 	if cerr := s.st.Close(); err == nil {
 		err = cerr

@@ -61,6 +61,24 @@ type Config struct {
 	Relay Relay `toml:"relay"`
 	// Push tunes the push channels.
 	Push Push `toml:"push"`
+	// LMTP takes mail from the Internet, handed over by a mail transfer
+	// agent (lmtp.go).
+	LMTP LMTP `toml:"lmtp"`
+}
+
+// LMTP configures the LMTP listener (RFC 2033), table [lmtp]: the way a
+// mail transfer agent (Postfix, Exim, OpenSMTPD) that receives the
+// domain's mail from the Internet hands it to jmapd.
+type LMTP struct {
+	// Listen is a host:port, or "unix:" and a socket path; "" (the
+	// default) receives no mail this way. LMTP has no authentication:
+	// listen on loopback or a socket only the MTA may use.
+	Listen string `toml:"listen"`
+	// MaxSize is the largest message accepted, in octets (default
+	// 50000000).
+	MaxSize int64 `toml:"max_size"`
+	// MaxRecipients is the most recipients of one message (default 100).
+	MaxRecipients int `toml:"max_recipients"`
 }
 
 // Push tunes EventSource, WebSocket and Web Push, table [push].
@@ -188,6 +206,7 @@ func Default() Config {
 		},
 		Submission: defaultSubmission(),
 		Relay:      defaultRelay(),
+		LMTP:       LMTP{MaxSize: 50_000_000, MaxRecipients: 100},
 	}
 }
 
@@ -344,6 +363,8 @@ func (c Config) Validate() error {
 		}
 	}
 	c.validateSending(bad, positive, duration)
+	positive("lmtp.max_size", c.LMTP.MaxSize)
+	positive("lmtp.max_recipients", int64(c.LMTP.MaxRecipients))
 
 	if len(ps) > 0 {
 		return &ValidationError{Problems: ps}
