@@ -320,18 +320,7 @@ func noteRightsChange(tx store.Tx, acct store.AccountID, grantees []store.Princi
 	} else if !errors.Is(err, store.ErrNotFound) {
 		return err
 	}
-	for _, typ := range []string{"Email", "Thread"} {
-		for o, err := range tx.Scan(acct, typ) {
-			if err != nil {
-				return err
-			}
-			if err := tx.Put(acct, typ, o.ID, o.Data); err != nil {
-				return err
-			}
-			break
-		}
-	}
-	return nil
+	return acl.Touch(tx, acct, "Email", "Thread")
 }
 
 // rightsChangedSince answers cannotCalculateChanges when the caller's

@@ -167,20 +167,7 @@ func NewWebPush(ctx context.Context, st store.Store, b *Broker, reg *jmap.Regist
 	if err := w.loadVAPID(ctx); err != nil {
 		return nil, err
 	}
-	var subs []*pushSub
-	err := st.View(ctx, func(tx store.Tx) error {
-		for m, err := range tx.ScanMeta(subPrefix) {
-			if err != nil {
-				return err
-			}
-			var s pushSub
-			if err := json.Unmarshal(m.Value, &s); err != nil {
-				return fmt.Errorf("push subscription %s: %w", m.Key, err)
-			}
-			subs = append(subs, &s)
-		}
-		return nil
-	})
+	subs, err := allSubs(ctx, st)
 	if err != nil {
 		return nil, err
 	}
@@ -198,21 +185,7 @@ func NewWebPush(ctx context.Context, st store.Store, b *Broker, reg *jmap.Regist
 // when the credentials that created it expire or are revoked. It returns
 // how many it destroyed; a subscription whose check fails is kept.
 func (w *WebPush) Revalidate(ctx context.Context, valid Validator) (int, error) {
-	var subs []*pushSub
-	err := w.st.View(ctx, func(tx store.Tx) error {
-		subs = subs[:0]
-		for m, err := range tx.ScanMeta(subPrefix) {
-			if err != nil {
-				return err
-			}
-			var s pushSub
-			if err := json.Unmarshal(m.Value, &s); err != nil {
-				return fmt.Errorf("push subscription %s: %w", m.Key, err)
-			}
-			subs = append(subs, &s)
-		}
-		return nil
-	})
+	subs, err := allSubs(ctx, w.st)
 	if err != nil {
 		return 0, err
 	}
@@ -226,6 +199,26 @@ func (w *WebPush) Revalidate(ctx context.Context, valid Validator) (int, error) 
 		}
 	}
 	return ended, v.err
+}
+
+// allSubs reads every stored subscription.
+func allSubs(ctx context.Context, st store.Store) ([]*pushSub, error) {
+	var subs []*pushSub
+	err := st.View(ctx, func(tx store.Tx) error {
+		subs = subs[:0]
+		for m, err := range tx.ScanMeta(subPrefix) {
+			if err != nil {
+				return err
+			}
+			var s pushSub
+			if err := json.Unmarshal(m.Value, &s); err != nil {
+				return fmt.Errorf("push subscription %s: %w", m.Key, err)
+			}
+			subs = append(subs, &s)
+		}
+		return nil
+	})
+	return subs, err
 }
 
 // Close stops every delivery and waits for them.

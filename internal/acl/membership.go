@@ -57,16 +57,26 @@ func NoteMembershipChange(tx store.Tx, group *store.Principal, member store.Prin
 		if err := tx.PutMeta(membershipKey(member, acct), b[:]); err != nil {
 			return err
 		}
-		for _, typ := range membershipTypes {
-			for o, err := range tx.Scan(acct, typ) {
-				if err != nil {
-					return err
-				}
-				if err := tx.Put(acct, typ, o.ID, o.Data); err != nil {
-					return err
-				}
-				break
+		if err := Touch(tx, acct, membershipTypes[:]...); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Touch moves the states of types in acct on by rewriting one record of
+// each, unchanged: a client that synchronises afresh after a change of
+// rights then gets a state later than the one the change was recorded at.
+func Touch(tx store.Tx, acct store.AccountID, types ...string) error {
+	for _, typ := range types {
+		for o, err := range tx.Scan(acct, typ) {
+			if err != nil {
+				return err
 			}
+			if err := tx.Put(acct, typ, o.ID, o.Data); err != nil {
+				return err
+			}
+			break
 		}
 	}
 	return nil
