@@ -576,6 +576,26 @@ func principalFilter(cond map[string]any) (func(map[string]any) bool, error) {
 	return jmap.AllOf(tests), nil
 }
 
+// principalMatcher checks the account of a Principal/query or
+// /queryChanges and compiles its filter and sort; the function it returns
+// gives the ids of the principals the view shows that match, in order.
+func principalMatcher(ctx context.Context, c *jmap.Call, accts *Accounts, acct string, filter json.RawMessage, sorts []jmap.Comparator) (func(store.Tx, *principalView) ([]string, error), error) {
+	if _, err := principalCall(ctx, c, accts, acct); err != nil {
+		return nil, err
+	}
+	f, err := jmap.CompileFilter(filter, principalQuery.Filter)
+	if err != nil {
+		return nil, err
+	}
+	cmp, err := principalQuery.Sorter(sorts)
+	if err != nil {
+		return nil, err
+	}
+	return func(tx store.Tx, v *principalView) ([]string, error) {
+		return principalResults(ctx, tx, v, f, cmp)
+	}, nil
+}
+
 // principalResults returns the ids of the visible principals matching the
 // filter, sorted.
 func principalResults(ctx context.Context, tx store.Tx, v *principalView, f jmap.Filter, cmp func(a, b map[string]any) int) ([]string, error) {
@@ -608,14 +628,7 @@ func principalQueryHandler(accts *Accounts) jmap.Handler {
 		if args.Limit != nil && *args.Limit < 0 {
 			return nil, jmap.InvalidArguments("limit must not be negative")
 		}
-		if _, err := principalCall(ctx, c, accts, args.AccountID); err != nil {
-			return nil, err
-		}
-		f, err := jmap.CompileFilter(args.Filter, principalQuery.Filter)
-		if err != nil {
-			return nil, err
-		}
-		cmp, err := principalQuery.Sorter(args.Sort)
+		match, err := principalMatcher(ctx, c, accts, args.AccountID, args.Filter, args.Sort)
 		if err != nil {
 			return nil, err
 		}
@@ -629,7 +642,7 @@ func principalQueryHandler(accts *Accounts) jmap.Handler {
 			if err != nil {
 				return err
 			}
-			ids, err := principalResults(ctx, tx, v, f, cmp)
+			ids, err := match(tx, v)
 			if err != nil {
 				return err
 			}
@@ -662,14 +675,7 @@ func principalQueryChanges(accts *Accounts) jmap.Handler {
 		if err := jmap.CheckQueryChangesArgs(&args); err != nil {
 			return nil, err
 		}
-		if _, err := principalCall(ctx, c, accts, args.AccountID); err != nil {
-			return nil, err
-		}
-		f, err := jmap.CompileFilter(args.Filter, principalQuery.Filter)
-		if err != nil {
-			return nil, err
-		}
-		cmp, err := principalQuery.Sorter(args.Sort)
+		match, err := principalMatcher(ctx, c, accts, args.AccountID, args.Filter, args.Sort)
 		if err != nil {
 			return nil, err
 		}
@@ -683,7 +689,7 @@ func principalQueryChanges(accts *Accounts) jmap.Handler {
 			if err != nil {
 				return err
 			}
-			ids, err := principalResults(ctx, tx, v, f, cmp)
+			ids, err := match(tx, v)
 			if err != nil {
 				return err
 			}
