@@ -23,6 +23,10 @@ type pushPeer struct {
 	state   int
 	conns   []*websocket.Conn
 	enabled int
+	// noContentES, when set, gives the session an eventSourceUrl that
+	// answers 204 No Content, as Cyrus does when it cannot push.
+	noContentES bool
+	esAsked     int
 }
 
 func (p *pushPeer) broadcast() {
@@ -46,9 +50,19 @@ func (p *pushPeer) serve(t *testing.T) *httptest.Server {
 		case "/session":
 			w.Header().Set("Content-Type", "application/json")
 			ws := "ws" + strings.TrimPrefix(srv.URL, "http") + "/ws"
+			es := ""
+			if p.noContentES {
+				es = "/es?types={types}&closeafter={closeafter}&ping={ping}"
+			}
 			fmt.Fprintf(w, `{"capabilities":{%q:{},%q:{},%q:{"url":%q,"supportsPush":true}},
 				"accounts":{"A":{}},"primaryAccounts":{%q:"A"},"username":"x","apiUrl":%q,"uploadUrl":"",
-				"downloadUrl":"","eventSourceUrl":"","state":"1"}`, CapCore, CapMail, CapWebSocket, ws, CapMail, srv.URL+"/api")
+				"downloadUrl":"","eventSourceUrl":%q,"state":"1"}`, CapCore, CapMail, CapWebSocket, ws, CapMail, srv.URL+"/api", es)
+			return
+		case "/es":
+			p.mu.Lock()
+			p.esAsked++
+			p.mu.Unlock()
+			w.WriteHeader(http.StatusNoContent)
 			return
 		case "/ws":
 			c, err := up.Upgrade(w, r, nil)
@@ -140,5 +154,37 @@ func TestPush_WebSocket(t *testing.T) {
 	}
 	if !strings.Contains(strings.Join(rep.Notices, "\n"), "eventSourceUrl") {
 		t.Errorf("notices %q do not say EventSource was skipped", rep.Notices)
+	}
+}
+
+// TestPush_EventSourceNoContent: a server that answers every event-source
+// request with 204 No Content (Cyrus 3.6 built without WebSocket support
+// does, having no push at all) gets its EventSource push skipped with a
+// notice instead of a row of failures, and the other transport is still
+// measured.
+func TestPush_EventSourceNoContent(t *testing.T) {
+	peer := &pushPeer{noContentES: true}
+	srv := peer.serve(t)
+	cfg := Config{SessionURL: srv.URL + "/session", Users: []User{{"x@example.test", "pw"}},
+		Push: 3, PushDuration: 300 * time.Millisecond, Quiet: true, Timeout: 5 * time.Second}
+	rep, err := Run(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	peer.mu.Lock()
+	asked := peer.esAsked
+	peer.mu.Unlock()
+	if asked != 3 {
+		t.Errorf("event source asked %d times, want 3", asked)
+	}
+	if es, ok := rep.Push.Transports[PushEventSource]; ok {
+		t.Errorf("EventSource reported although the server cannot push over it: %+v", es)
+	}
+	if !strings.Contains(strings.Join(rep.Notices, "\n"), "204 No Content") {
+		t.Errorf("notices %q do not say why EventSource was skipped", rep.Notices)
+	}
+	ws := rep.Push.Transports[PushWebSocket]
+	if ws == nil || ws.Opened != 3 || ws.Missed != 0 || rep.Push.Changes == 0 || ws.Delivery.Count != 3*rep.Push.Changes {
+		t.Errorf("WebSocket push not measured as usual: %+v, %d changes", ws, rep.Push.Changes)
 	}
 }

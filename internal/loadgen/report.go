@@ -153,7 +153,11 @@ func (r *Report) WriteTable(w io.Writer) {
 		fmt.Fprintln(w, "\nserver memory (KiB):")
 		for _, k := range []string{"start", "import", "workload", "push"} {
 			if v, ok := r.RSS[k]; ok {
-				fmt.Fprintf(w, "  after %-9s RSS %d  peak %d\n", k, v.RSSKB, v.HWMKB)
+				procs := ""
+				if v.Procs > 1 {
+					procs = fmt.Sprintf("  (%d processes)", v.Procs)
+				}
+				fmt.Fprintf(w, "  after %-9s RSS %d  peak %d%s\n", k, v.RSSKB, v.HWMKB, procs)
 			}
 		}
 	}
