@@ -196,10 +196,10 @@ func (r *Report) WriteHTML(path string) error {
 		b.WriteString(cdfSVG("Push delivery latency", ss))
 	}
 	if len(r.RSS) > 0 {
-		b.WriteString("<h2>Server memory</h2>\n<table><tr><th>after</th><th>RSS KiB</th><th>peak KiB</th><th>processes</th></tr>\n")
+		b.WriteString("<h2>Server memory</h2>\n<table><tr><th>after</th><th>RSS KiB</th><th>peak KiB</th><th>PSS KiB</th><th>processes</th></tr>\n")
 		for _, k := range []string{"start", "import", "workload", "push"} {
 			if v, ok := r.RSS[k]; ok {
-				fmt.Fprintf(&b, "<tr><td>%s</td><td>%d</td><td>%d</td><td>%d</td></tr>\n", k, v.RSSKB, v.HWMKB, max(v.Procs, 1))
+				fmt.Fprintf(&b, "<tr><td>%s</td><td>%d</td><td>%d</td><td>%d</td><td>%d</td></tr>\n", k, v.RSSKB, v.HWMKB, v.PSSKB, max(v.Procs, 1))
 			}
 		}
 		b.WriteString("</table>\n")

@@ -153,11 +153,14 @@ func (r *Report) WriteTable(w io.Writer) {
 		fmt.Fprintln(w, "\nserver memory (KiB):")
 		for _, k := range []string{"start", "import", "workload", "push"} {
 			if v, ok := r.RSS[k]; ok {
-				procs := ""
-				if v.Procs > 1 {
-					procs = fmt.Sprintf("  (%d processes)", v.Procs)
+				more := ""
+				if v.PSSKB > 0 {
+					more = fmt.Sprintf("  PSS %d", v.PSSKB)
 				}
-				fmt.Fprintf(w, "  after %-9s RSS %d  peak %d%s\n", k, v.RSSKB, v.HWMKB, procs)
+				if v.Procs > 1 {
+					more += fmt.Sprintf("  (%d processes)", v.Procs)
+				}
+				fmt.Fprintf(w, "  after %-9s RSS %d  peak %d%s\n", k, v.RSSKB, v.HWMKB, more)
 			}
 		}
 	}
@@ -206,6 +209,9 @@ func (r *Report) metrics() []metric {
 	}
 	if v, ok := r.RSS["workload"]; ok {
 		out = append(out, metric{"server peak RSS MB", float64(v.HWMKB) / 1024, false})
+		if v.PSSKB > 0 {
+			out = append(out, metric{"server PSS MB", float64(v.PSSKB) / 1024, false})
+		}
 	}
 	return out
 }

@@ -16,6 +16,11 @@ type RSS struct {
 	// HWMKB is the peak resident size so far; for a server of several
 	// processes, the sum of the peaks of those alive now.
 	HWMKB int64 `json:"hwmKB"`
+	// PSSKB is the proportional set size: shared pages are divided among
+	// the processes sharing them, so that a forking server's processes
+	// add up to the memory they really take, where RSSKB counts every
+	// shared library once per process.
+	PSSKB int64 `json:"pssKB,omitempty"`
 	// Procs is the number of processes counted, when more than one.
 	Procs int `json:"procs,omitempty"`
 }
@@ -41,6 +46,7 @@ func ReadRSS(pid int) RSS {
 		if cr, ok := readStatus(c); ok {
 			r.RSSKB += cr.RSSKB
 			r.HWMKB += cr.HWMKB
+			r.PSSKB += cr.PSSKB
 			n++
 		}
 	}
@@ -56,7 +62,28 @@ func readStatus(pid int) (RSS, bool) {
 		return RSS{}, false
 	}
 	defer f.Close()
-	return parseStatus(bufio.NewScanner(f)), true
+	r := parseStatus(bufio.NewScanner(f))
+	if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/smaps_rollup", pid)); err == nil {
+		r.PSSKB = parsePSS(string(b))
+	}
+	return r, true
+}
+
+// parsePSS reads the Pss line of /proc/PID/smaps_rollup, in KiB.
+func parsePSS(rollup string) int64 {
+	for _, line := range strings.Split(rollup, "\n") {
+		v, ok := strings.CutPrefix(line, "Pss:")
+		if !ok {
+			continue
+		}
+		f := strings.Fields(v)
+		if len(f) > 0 {
+			if n, err := strconv.ParseInt(f[0], 10, 64); err == nil {
+				return n
+			}
+		}
+	}
+	return 0
 }
 
 // children maps each process id to its children's, from the stat files of

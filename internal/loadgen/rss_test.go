@@ -66,10 +66,20 @@ func TestReadRSS_CountsChildren(t *testing.T) {
 		t.Fatal("cannot read the child's status")
 	}
 	got := ReadRSS(os.Getpid())
-	if got.Procs < 2 || got.RSSKB < alone.RSSKB+child.RSSKB/2 {
+	if got.Procs < 2 || got.RSSKB < alone.RSSKB+child.RSSKB/2 || got.PSSKB < alone.PSSKB || child.PSSKB == 0 {
 		t.Errorf("ReadRSS = %+v; self alone %+v, child %+v", got, alone, child)
 	}
 	if c := ReadRSS(cmd.Process.Pid); c.Procs != 0 || c.RSSKB == 0 {
 		t.Errorf("a process without children: %+v", c)
+	}
+}
+
+func TestParsePSS(t *testing.T) {
+	in := "55d0a000-7ffd1000 ---p 00000000 00:00 0 [rollup]\nRss:  3688 kB\nPss:  1234 kB\nPss_Anon:  1000 kB\n"
+	if got := parsePSS(in); got != 1234 {
+		t.Errorf("parsePSS = %d, want 1234", got)
+	}
+	if got := parsePSS("Rss: 5 kB\nPss: x kB\n"); got != 0 {
+		t.Errorf("parsePSS of a bad line = %d, want 0", got)
 	}
 }
