@@ -169,7 +169,9 @@ func (r *Report) WriteHTML(path string) error {
 		b.WriteString(barSVG("Throughput per operation", "ops/s", names, rates))
 		writeOpTable(&b, wl.Ops, wl.Total)
 	}
-	if p := r.Push; p != nil {
+	if p := r.Push; p != nil && len(p.Transports) == 0 {
+		b.WriteString("<h2>Push</h2>\n<p>The server has no push transport to measure (see the notices).</p>\n")
+	} else if p != nil {
 		fmt.Fprintf(&b, "<h2>Push</h2>\n<p>%d connections per transport, %d changes in %.1f s. Delivery is measured from the /set response to the state event (an event that beats the response counts as 0), and from sending the /set request.</p>\n",
 			p.Connections, p.Changes, p.Seconds)
 		var ss []series

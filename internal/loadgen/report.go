@@ -121,7 +121,9 @@ func (r *Report) WriteTable(w io.Writer) {
 			}
 		}
 	}
-	if p := r.Push; p != nil {
+	if p := r.Push; p != nil && len(p.Transports) == 0 {
+		fmt.Fprintln(w, "\npush: the server has no transport to measure (see the notices)")
+	} else if p != nil {
 		fmt.Fprintf(w, "\npush: %d connections per transport, %d changes in %.1fs\n", p.Connections, p.Changes, p.Seconds)
 		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 		fmt.Fprintln(tw, "transport\topened\tfailed\tdropped\tmissed\tconnect p50 ms\tdelivery p50 ms\tp99 ms\tmax ms\tfrom send p50 ms\tp99 ms\tRSS/conn KB\t")
