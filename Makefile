@@ -4,7 +4,7 @@
 GO ?= go
 DATA ?= ./data
 
-.PHONY: run test build vet fmt fuzz bench bench-go clean
+.PHONY: run test build vet fmt fuzz bench bench-cyrus bench-go clean
 
 run:
 	$(GO) run ./cmd/jmapd serve --demo --data $(DATA)
@@ -53,6 +53,13 @@ MIX ?=
 bench: build
 	MESSAGES=$(MESSAGES) CLIENTS=$(CLIENTS) DURATION=$(DURATION) IMPORTERS=$(IMPORTERS) PUSH=$(PUSH) \
 		MIX=$(MIX) sh bench/run.sh
+
+# The same scenario against a private Cyrus IMAP 3.6 (JMAP) on loopback,
+# for comparison: writes bench/out/cyrus.json and .html. Installs the
+# Debian packages when missing (that step needs root).
+bench-cyrus: build
+	MESSAGES=$(MESSAGES) CLIENTS=$(CLIENTS) DURATION=$(DURATION) IMPORTERS=$(IMPORTERS) PUSH=$(PUSH) \
+		MIX=$(MIX) sh bench/cyrus.sh
 
 # Store and HTTP benchmarks; JMAPD_BENCH_MESSAGES sets the inbox size of
 # BenchmarkMailboxPage (default 100000, which takes a few minutes to load).

@@ -169,7 +169,9 @@ func (r *Report) WriteHTML(path string) error {
 		b.WriteString(barSVG("Throughput per operation", "ops/s", names, rates))
 		writeOpTable(&b, wl.Ops, wl.Total)
 	}
-	if p := r.Push; p != nil {
+	if p := r.Push; p != nil && len(p.Transports) == 0 {
+		b.WriteString("<h2>Push</h2>\n<p>The server has no push transport to measure (see the notices).</p>\n")
+	} else if p != nil {
 		fmt.Fprintf(&b, "<h2>Push</h2>\n<p>%d connections per transport, %d changes in %.1f s. Delivery is measured from the /set response to the state event (an event that beats the response counts as 0), and from sending the /set request.</p>\n",
 			p.Connections, p.Changes, p.Seconds)
 		var ss []series
@@ -196,10 +198,10 @@ func (r *Report) WriteHTML(path string) error {
 		b.WriteString(cdfSVG("Push delivery latency", ss))
 	}
 	if len(r.RSS) > 0 {
-		b.WriteString("<h2>Server memory</h2>\n<table><tr><th>after</th><th>RSS KiB</th><th>peak KiB</th></tr>\n")
+		b.WriteString("<h2>Server memory</h2>\n<table><tr><th>after</th><th>RSS KiB</th><th>peak KiB</th><th>PSS KiB</th><th>processes</th></tr>\n")
 		for _, k := range []string{"start", "import", "workload", "push"} {
 			if v, ok := r.RSS[k]; ok {
-				fmt.Fprintf(&b, "<tr><td>%s</td><td>%d</td><td>%d</td></tr>\n", k, v.RSSKB, v.HWMKB)
+				fmt.Fprintf(&b, "<tr><td>%s</td><td>%d</td><td>%d</td><td>%d</td><td>%d</td></tr>\n", k, v.RSSKB, v.HWMKB, v.PSSKB, max(v.Procs, 1))
 			}
 		}
 		b.WriteString("</table>\n")

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -307,12 +308,20 @@ func (p *PushTest) Run(ctx context.Context) *PushReport {
 				tr.RSSPerConnKB = float64(after.RSSKB-before.RSSKB) / float64(tr.Opened)
 			}
 		}
+		if tr.Opened == 0 && tr.Failed > 0 && tr.ErrorsByType["http 204"] == tr.Failed {
+			// RFC 8620 §7.3 has no 204; Cyrus answers so when push is
+			// off (built without WebSocket support, jmap_pushpoll unset).
+			p.Notices.Add("server answered every %s connection with 204 No Content, so it cannot push over it: %s push is skipped", kind, kind)
+			delete(rep.Transports, kind)
+			continue
+		}
 		tr.Connect = rec.Stats(0)["connect"]
 		if tr.Connect == nil {
 			tr.Connect = Summarize(nil, 0)
 		}
 		tr.Connect.PerSec = 0
 	}
+	kinds = slices.DeleteFunc(kinds, func(k string) bool { return rep.Transports[k] == nil })
 	if len(all) == 0 {
 		return rep
 	}

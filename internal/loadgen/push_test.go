@@ -4,8 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -23,6 +25,10 @@ type pushPeer struct {
 	state   int
 	conns   []*websocket.Conn
 	enabled int
+	// noContentES, when set, gives the session an eventSourceUrl that
+	// answers 204 No Content, as Cyrus does when it cannot push.
+	noContentES bool
+	esAsked     int
 }
 
 func (p *pushPeer) broadcast() {
@@ -46,9 +52,19 @@ func (p *pushPeer) serve(t *testing.T) *httptest.Server {
 		case "/session":
 			w.Header().Set("Content-Type", "application/json")
 			ws := "ws" + strings.TrimPrefix(srv.URL, "http") + "/ws"
+			es := ""
+			if p.noContentES {
+				es = "/es?types={types}&closeafter={closeafter}&ping={ping}"
+			}
 			fmt.Fprintf(w, `{"capabilities":{%q:{},%q:{},%q:{"url":%q,"supportsPush":true}},
 				"accounts":{"A":{}},"primaryAccounts":{%q:"A"},"username":"x","apiUrl":%q,"uploadUrl":"",
-				"downloadUrl":"","eventSourceUrl":"","state":"1"}`, CapCore, CapMail, CapWebSocket, ws, CapMail, srv.URL+"/api")
+				"downloadUrl":"","eventSourceUrl":%q,"state":"1"}`, CapCore, CapMail, CapWebSocket, ws, CapMail, srv.URL+"/api", es)
+			return
+		case "/es":
+			p.mu.Lock()
+			p.esAsked++
+			p.mu.Unlock()
+			w.WriteHeader(http.StatusNoContent)
 			return
 		case "/ws":
 			c, err := up.Upgrade(w, r, nil)
@@ -141,4 +157,92 @@ func TestPush_WebSocket(t *testing.T) {
 	if !strings.Contains(strings.Join(rep.Notices, "\n"), "eventSourceUrl") {
 		t.Errorf("notices %q do not say EventSource was skipped", rep.Notices)
 	}
+}
+
+// TestPush_EventSourceNoContent: a server that answers every event-source
+// request with 204 No Content (Cyrus 3.6 built without WebSocket support
+// does, having no push at all) gets its EventSource push skipped with a
+// notice instead of a row of failures, and the other transport is still
+// measured.
+func TestPush_EventSourceNoContent(t *testing.T) {
+	peer := &pushPeer{noContentES: true}
+	srv := peer.serve(t)
+	cfg := Config{SessionURL: srv.URL + "/session", Users: []User{{"x@example.test", "pw"}},
+		Push: 3, PushDuration: 300 * time.Millisecond, Quiet: true, Timeout: 5 * time.Second}
+	rep, err := Run(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	peer.mu.Lock()
+	asked := peer.esAsked
+	peer.mu.Unlock()
+	if asked != 3 {
+		t.Errorf("event source asked %d times, want 3", asked)
+	}
+	if es, ok := rep.Push.Transports[PushEventSource]; ok {
+		t.Errorf("EventSource reported although the server cannot push over it: %+v", es)
+	}
+	if !strings.Contains(strings.Join(rep.Notices, "\n"), "204 No Content") {
+		t.Errorf("notices %q do not say why EventSource was skipped", rep.Notices)
+	}
+	ws := rep.Push.Transports[PushWebSocket]
+	if ws == nil || ws.Opened != 3 || ws.Missed != 0 || rep.Push.Changes == 0 || ws.Delivery.Count != 3*rep.Push.Changes {
+		t.Errorf("WebSocket push not measured as usual: %+v, %d changes", ws, rep.Push.Changes)
+	}
+}
+
+// TestPush_NoTransportReported: with neither transport usable the report
+// says so instead of an empty table.
+func TestPush_NoTransportReported(t *testing.T) {
+	peer := &pushPeer{noContentES: true}
+	srv := peer.serve(t)
+	ws := rewriteSession(t, srv.URL)
+	cfg := Config{SessionURL: ws.URL + "/session", Users: []User{{"x@example.test", "pw"}},
+		Push: 2, PushDuration: 200 * time.Millisecond, Quiet: true, Timeout: 5 * time.Second}
+	rep, err := Run(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Push == nil || len(rep.Push.Transports) != 0 || rep.Push.Changes != 0 {
+		t.Fatalf("push report %+v", rep.Push)
+	}
+	var table strings.Builder
+	rep.WriteTable(&table)
+	if !strings.Contains(table.String(), "push: the server has no transport to measure") {
+		t.Errorf("table does not say push was not measured:\n%s", table.String())
+	}
+	dir := t.TempDir()
+	if err := rep.WriteHTML(dir + "/r.html"); err != nil {
+		t.Fatal(err)
+	}
+	page, err := os.ReadFile(dir + "/r.html")
+	if err != nil || !strings.Contains(string(page), "no push transport to measure") {
+		t.Errorf("HTML does not say push was not measured (%v)", err)
+	}
+}
+
+// rewriteSession serves the peer's session without its WebSocket
+// capability, as Debian's Cyrus 3.6 does, and passes the rest through.
+func rewriteSession(t *testing.T, peer string) *httptest.Server {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		req, _ := http.NewRequest(r.Method, peer+r.URL.RequestURI(), r.Body)
+		req.Header = r.Header.Clone()
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			w.WriteHeader(http.StatusBadGateway)
+			return
+		}
+		defer resp.Body.Close()
+		var body map[string]any
+		if r.URL.Path == "/session" && json.NewDecoder(resp.Body).Decode(&body) == nil {
+			delete(body["capabilities"].(map[string]any), CapWebSocket)
+			body["apiUrl"] = "/api"
+			_ = json.NewEncoder(w).Encode(body)
+			return
+		}
+		w.WriteHeader(resp.StatusCode)
+		_, _ = io.Copy(w, resp.Body)
+	}))
+	t.Cleanup(srv.Close)
+	return srv
 }

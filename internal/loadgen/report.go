@@ -121,7 +121,9 @@ func (r *Report) WriteTable(w io.Writer) {
 			}
 		}
 	}
-	if p := r.Push; p != nil {
+	if p := r.Push; p != nil && len(p.Transports) == 0 {
+		fmt.Fprintln(w, "\npush: the server has no transport to measure (see the notices)")
+	} else if p != nil {
 		fmt.Fprintf(w, "\npush: %d connections per transport, %d changes in %.1fs\n", p.Connections, p.Changes, p.Seconds)
 		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 		fmt.Fprintln(tw, "transport\topened\tfailed\tdropped\tmissed\tconnect p50 ms\tdelivery p50 ms\tp99 ms\tmax ms\tfrom send p50 ms\tp99 ms\tRSS/conn KB\t")
@@ -153,7 +155,14 @@ func (r *Report) WriteTable(w io.Writer) {
 		fmt.Fprintln(w, "\nserver memory (KiB):")
 		for _, k := range []string{"start", "import", "workload", "push"} {
 			if v, ok := r.RSS[k]; ok {
-				fmt.Fprintf(w, "  after %-9s RSS %d  peak %d\n", k, v.RSSKB, v.HWMKB)
+				more := ""
+				if v.PSSKB > 0 {
+					more = fmt.Sprintf("  PSS %d", v.PSSKB)
+				}
+				if v.Procs > 1 {
+					more += fmt.Sprintf("  (%d processes)", v.Procs)
+				}
+				fmt.Fprintf(w, "  after %-9s RSS %d  peak %d%s\n", k, v.RSSKB, v.HWMKB, more)
 			}
 		}
 	}
@@ -202,6 +211,9 @@ func (r *Report) metrics() []metric {
 	}
 	if v, ok := r.RSS["workload"]; ok {
 		out = append(out, metric{"server peak RSS MB", float64(v.HWMKB) / 1024, false})
+		if v.PSSKB > 0 {
+			out = append(out, metric{"server PSS MB", float64(v.PSSKB) / 1024, false})
+		}
 	}
 	return out
 }

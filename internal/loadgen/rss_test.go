@@ -1,0 +1,85 @@
+package loadgen
+
+import (
+	"os"
+	"os/exec"
+	"slices"
+	"testing"
+	"testing/fstest"
+)
+
+func TestParentOf_CommWithSpacesAndParens(t *testing.T) {
+	for stat, want := range map[string]int{
+		"1606 (master) S 1 1606 1606 0 -1":        1,
+		"1927 (httpd) S 1606 1606 1606 0 -1":      1606,
+		"42 (a) b (c) R 7 42 42 0 -1 4194560 100": 7,
+	} {
+		got, ok := parentOf(stat)
+		if !ok || got != want {
+			t.Errorf("parentOf(%q) = %d, %v; want %d", stat, got, ok, want)
+		}
+	}
+	for _, bad := range []string{"", "12 (x", "12 (x) S", "12 (x) S y"} {
+		if _, ok := parentOf(bad); ok {
+			t.Errorf("parentOf(%q) accepted", bad)
+		}
+	}
+}
+
+func TestChildren_FromProcStat(t *testing.T) {
+	proc := fstest.MapFS{
+		"10/stat":     {Data: []byte("10 (master) S 1 10 10 0 -1")},
+		"11/stat":     {Data: []byte("11 (httpd) S 10 10 10 0 -1")},
+		"12/stat":     {Data: []byte("12 (httpd) S 10 10 10 0 -1")},
+		"13/stat":     {Data: []byte("13 (squatter) S 11 10 10 0 -1")},
+		"self/stat":   {Data: []byte("99 (go) S 1 99 99 0 -1")},
+		"14/stat":     {Data: []byte("garbage")},
+		"cpuinfo/foo": {Data: []byte("x")},
+	}
+	got := children(proc)
+	slices.Sort(got[10])
+	if !slices.Equal(got[10], []int{11, 12}) || !slices.Equal(got[11], []int{13}) || !slices.Equal(got[1], []int{10}) {
+		t.Errorf("children = %v", got)
+	}
+	if _, ok := got[99]; ok {
+		t.Errorf("non-numeric entry counted: %v", got)
+	}
+}
+
+// TestReadRSS_CountsChildren: a server that forks (Cyrus) is measured with
+// its children; a process with none is measured alone.
+func TestReadRSS_CountsChildren(t *testing.T) {
+	alone, ok := readStatus(os.Getpid())
+	if !ok || alone.RSSKB == 0 {
+		t.Fatalf("own status: %+v %v", alone, ok)
+	}
+	cmd := exec.Command("sleep", "10")
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("cannot start a child: %v", err)
+	}
+	defer func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+	}()
+	child, ok := readStatus(cmd.Process.Pid)
+	if !ok {
+		t.Fatal("cannot read the child's status")
+	}
+	got := ReadRSS(os.Getpid())
+	if got.Procs < 2 || got.RSSKB < alone.RSSKB+child.RSSKB/2 || got.PSSKB < alone.PSSKB || child.PSSKB == 0 {
+		t.Errorf("ReadRSS = %+v; self alone %+v, child %+v", got, alone, child)
+	}
+	if c := ReadRSS(cmd.Process.Pid); c.Procs != 0 || c.RSSKB == 0 {
+		t.Errorf("a process without children: %+v", c)
+	}
+}
+
+func TestParsePSS(t *testing.T) {
+	in := "55d0a000-7ffd1000 ---p 00000000 00:00 0 [rollup]\nRss:  3688 kB\nPss:  1234 kB\nPss_Anon:  1000 kB\n"
+	if got := parsePSS(in); got != 1234 {
+		t.Errorf("parsePSS = %d, want 1234", got)
+	}
+	if got := parsePSS("Rss: 5 kB\nPss: x kB\n"); got != 0 {
+		t.Errorf("parsePSS of a bad line = %d, want 0", got)
+	}
+}
