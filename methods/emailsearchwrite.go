@@ -4,7 +4,10 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"fmt"
+	"math/rand/v2"
 	"slices"
+	"sync"
 
 	"github.com/jmapd/jmapd/internal/search"
 	"github.com/jmapd/jmapd/store"
@@ -12,9 +15,65 @@ import (
 
 // The write side of the full-text index (layout in emailsearch.go).
 
-// indexedBlocks is the value of fd for an account indexed in blocks from
-// the start.
-var indexedBlocks = []byte{'2'}
+// searchDoneValue returns a new value for fd: the format octet ('2': in
+// blocks from the start, '1': perhaps format 1 too), then a random
+// generation that names this dictionary in dictCache, so that a dictionary
+// dropped and built again is never mistaken for the one before.
+func searchDoneValue(format byte) []byte {
+	return fmt.Appendf([]byte{format}, "%016x", rand.Uint64())
+}
+
+// dictCache remembers tokens found in accounts' dictionaries, so that a
+// batch looks up only tokens new to the process. A token enters it only
+// when a transaction read it from the store (the dictionary only grows);
+// one a batch adds is read, and remembered, by a later batch. Keys are the
+// account and its fd value, which holds a random generation.
+var dictCache = &tokenCache{sets: map[string]map[string]struct{}{}}
+
+// tokenCache is a bounded set of tokens per dictionary.
+type tokenCache struct {
+	mu   sync.RWMutex
+	sets map[string]map[string]struct{}
+}
+
+const (
+	// cacheDicts bounds the dictionaries the cache holds, and
+	// cacheTokens the tokens of one; a full set starts over.
+	cacheDicts  = 64
+	cacheTokens = 1 << 20
+)
+
+// has reports whether the dictionary named key holds tok, as far as the
+// cache knows.
+func (c *tokenCache) has(key, tok string) bool {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	_, ok := c.sets[key][tok]
+	return ok
+}
+
+// add remembers toks in the dictionary named key.
+func (c *tokenCache) add(key string, toks []string) {
+	if len(toks) == 0 {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	set := c.sets[key]
+	if set == nil || len(set)+len(toks) > cacheTokens {
+		if set == nil && len(c.sets) >= cacheDicts {
+			for k := range c.sets { // any one goes
+				delete(c.sets, k)
+				break
+			}
+		}
+		set = make(map[string]struct{}, len(toks))
+		c.sets[key] = set
+	}
+	for _, t := range toks {
+		set[t] = struct{}{}
+	}
+}
 
 // searchBatch gathers the emails a transaction adds to one account, to
 // index them together when it ends (flush).
@@ -58,6 +117,14 @@ func (b *searchBatch) flush(tx store.Tx, acct store.AccountID) (int, error) {
 	if err != nil {
 		return 0, err
 	}
+	cacheKey := ""
+	if v, err := tx.GetMeta(searchDoneKey(acct)); err != nil {
+		return 0, err
+	} else if len(v) > 1 {
+		cacheKey = string(acct) + "\x00" + string(v)
+	}
+	var found []string // read from the dictionary, for the cache
+	defer func() { dictCache.add(cacheKey, found) }()
 	blocks := map[string][]search.Posting{}
 	known := map[string]bool{} // in the dictionary, or added to it here
 	spent, done := 0, 0
@@ -82,6 +149,10 @@ func (b *searchBatch) flush(tx store.Tx, acct store.AccountID) (int, error) {
 			if known[tok] {
 				continue
 			}
+			if cacheKey != "" && dictCache.has(cacheKey, tok) {
+				known[tok] = true
+				continue
+			}
 			v, err := tx.GetMeta(dictKey(acct, tok, tok))
 			if err != nil {
 				return 0, err
@@ -91,6 +162,9 @@ func (b *searchBatch) flush(tx store.Tx, acct store.AccountID) (int, error) {
 				cost += len(search.Suffixes(tok))
 			} else {
 				known[tok] = true
+				if cacheKey != "" {
+					found = append(found, tok)
+				}
 			}
 		}
 		if spent > 0 && spent+cost > searchTxBudget {
@@ -212,7 +286,7 @@ func searchAdd(tx store.Tx, acct store.AccountID, e *emailRecord, cnt *counter) 
 	if st, err := tx.State(acct, "Email"); err != nil {
 		return err
 	} else if st == 0 {
-		if err := tx.PutMeta(searchDoneKey(acct), indexedBlocks); err != nil {
+		if err := tx.PutMeta(searchDoneKey(acct), searchDoneValue('2')); err != nil {
 			return err
 		}
 	}
@@ -370,7 +444,7 @@ func indexPending(ctx context.Context, st store.Store, acct store.AccountID, bac
 	if done || !backfill {
 		return nil
 	}
-	_, err = st.Update(ctx, func(tx store.Tx) error { return tx.PutMeta(searchDoneKey(acct), present) })
+	_, err = st.Update(ctx, func(tx store.Tx) error { return tx.PutMeta(searchDoneKey(acct), searchDoneValue('1')) })
 	return err
 }
 
