@@ -253,7 +253,7 @@ func indexWaiting(ctx context.Context, st store.Store, acct store.AccountID) {
 type searchReader struct {
 	tx      store.Tx
 	acct    store.AccountID
-	memo    map[string]map[string]uint8
+	memo    map[string]*fieldSets
 	waiting map[string]bool
 }
 
@@ -264,7 +264,7 @@ func openSearch(tx store.Tx, acct store.AccountID) (*searchReader, error) {
 	if err != nil || v == nil {
 		return nil, err
 	}
-	r := &searchReader{tx: tx, acct: acct, memo: map[string]map[string]uint8{}, waiting: map[string]bool{}}
+	r := &searchReader{tx: tx, acct: acct, memo: map[string]*fieldSets{}, waiting: map[string]bool{}}
 	p := waitingPrefix(acct)
 	for m, err := range tx.ScanMeta(p) {
 		if err != nil {
@@ -275,9 +275,9 @@ func openSearch(tx store.Tx, acct store.AccountID) (*searchReader, error) {
 	return r, nil
 }
 
-// match returns the emails with a token containing tok, and the fields
-// of those tokens.
-func (r *searchReader) match(tok string) (map[string]uint8, error) {
+// match returns the emails with a token containing tok, per field of
+// those tokens.
+func (r *searchReader) match(tok string) (*fieldSets, error) {
 	if m, ok := r.memo[tok]; ok {
 		return m, nil
 	}
@@ -293,7 +293,7 @@ func (r *searchReader) match(tok string) (map[string]uint8, error) {
 			toks = append(toks, t)
 		}
 	}
-	out := map[string]uint8{}
+	out := &fieldSets{}
 	for _, t := range toks {
 		p := postingPrefix(r.acct, t)
 		for m, err := range r.tx.ScanMeta(p) {
@@ -301,11 +301,11 @@ func (r *searchReader) match(tok string) (map[string]uint8, error) {
 				return nil, err
 			}
 			if len(m.Value) == 1 { // format 1: the key names the email
-				out[m.Key[len(p):]] |= m.Value[0]
+				out.add([]byte(m.Key[len(p):]), m.Value[0])
 				continue
 			}
-			if err := search.DecodeBlock(m.Value, func(id string, f uint8) bool {
-				out[id] |= f
+			if err := search.DecodeBlockBytes(m.Value, func(id []byte, f uint8) bool {
+				out.add(id, f)
 				return true
 			}); err != nil {
 				return nil, fmt.Errorf("posting block %q: %w", m.Key, err)
@@ -326,13 +326,13 @@ func (r *searchReader) bodyHas(id, s string) (has, known bool) {
 	if err != nil {
 		return false, false
 	}
-	return m[id]&fieldBody != 0, true
+	return m.hasIn(id, fieldBody), true
 }
 
 // termCandidates returns the emails that may have term in one of the
 // fields: each of its tokens inside a token of those fields. ok is false
 // when the term has no token, so the index cannot narrow it.
-func (r *searchReader) termCandidates(term string, fields uint8) (set map[string]bool, ok bool, err error) {
+func (r *searchReader) termCandidates(term string, fields uint8) (set *candSet, ok bool, err error) {
 	toks := search.All(term)
 	if len(toks) == 0 {
 		return nil, false, nil
@@ -345,51 +345,55 @@ func (r *searchReader) termCandidates(term string, fields uint8) (set map[string
 		if err != nil {
 			return nil, false, err
 		}
-		next := map[string]bool{}
-		for id, f := range m {
-			if f&fields != 0 && (set == nil || set[id]) {
-				next[id] = true
-			}
+		if next := m.in(fields); set == nil {
+			set = next
+		} else {
+			set = set.and(next)
 		}
-		set = next
 	}
 	for id := range r.waiting {
-		set[id] = true
+		set.add(id)
 	}
 	return set, true, nil
 }
 
 // candidates returns a superset of the emails a filter matches, or ok
+// false when the index cannot narrow it (see candidateSet).
+func (r *searchReader) candidates(raw json.RawMessage) (map[string]bool, bool, error) {
+	set, ok, err := r.candidateSet(raw)
+	if !ok || err != nil {
+		return nil, ok, err
+	}
+	out := make(map[string]bool, set.len())
+	set.each(func(id string) { out[id] = true })
+	return out, true, nil
+}
+
+// candidateSet returns a superset of the emails a filter matches, or ok
 // false when the index cannot narrow it (no text condition under AND,
 // a NOT, an OR with a branch it cannot narrow). Header conditions are not
 // indexed: they narrow nothing and are checked on the candidates of the
 // other conditions, or on every email when there are none.
-func (r *searchReader) candidates(raw json.RawMessage) (map[string]bool, bool, error) {
+func (r *searchReader) candidateSet(raw json.RawMessage) (*candSet, bool, error) {
 	var f any
 	if len(raw) == 0 || json.Unmarshal(raw, &f) != nil {
 		return nil, false, nil
 	}
-	var walk func(v any) (map[string]bool, bool, error)
-	and := func(a map[string]bool, aok bool, b map[string]bool, bok bool) (map[string]bool, bool) {
+	var walk func(v any) (*candSet, bool, error)
+	and := func(a *candSet, aok bool, b *candSet, bok bool) (*candSet, bool) {
 		switch {
 		case !aok:
 			return b, bok
 		case !bok:
 			return a, aok
 		}
-		out := map[string]bool{}
-		for id := range a {
-			if b[id] {
-				out[id] = true
-			}
-		}
-		return out, true
+		return a.and(b), true
 	}
-	walk = func(v any) (map[string]bool, bool, error) {
+	walk = func(v any) (*candSet, bool, error) {
 		m, _ := v.(map[string]any)
 		if op, isOp := m["operator"].(string); isOp {
 			list, _ := m["conditions"].([]any)
-			var acc map[string]bool
+			var acc *candSet
 			accOK := false
 			for i, c := range list {
 				s, ok, err := walk(c)
@@ -404,11 +408,9 @@ func (r *searchReader) candidates(raw json.RawMessage) (map[string]bool, bool, e
 						return nil, false, nil
 					}
 					if i == 0 {
-						acc = map[string]bool{}
+						acc = newCandSet()
 					}
-					for id := range s {
-						acc[id] = true
-					}
+					acc.or(s)
 					accOK = true
 				default:
 					return nil, false, nil
@@ -416,7 +418,7 @@ func (r *searchReader) candidates(raw json.RawMessage) (map[string]bool, bool, e
 			}
 			return acc, accOK, nil
 		}
-		var acc map[string]bool
+		var acc *candSet
 		accOK := false
 		for k, val := range m {
 			fields := searchFields[k]
@@ -583,8 +585,8 @@ func searchQuery(ctx context.Context, c *jmap.Call, tx store.Tx, acct store.Acco
 	if err != nil || r == nil || len(r.waiting) > 0 {
 		return nil, 0, nil, false, err
 	}
-	cand, narrowed, err := r.candidates(args.Filter)
-	if err != nil || !narrowed || int64(len(cand)) < searchWalkMin.Load() {
+	cand, narrowed, err := r.candidateSet(args.Filter)
+	if err != nil || !narrowed || int64(cand.len()) < searchWalkMin.Load() {
 		return nil, 0, nil, false, err
 	}
 	searchWalks.Add(1)
@@ -605,7 +607,7 @@ func searchQuery(ctx context.Context, c *jmap.Call, tx store.Tx, acct store.Acco
 			return nil, 0, nil, false, err
 		}
 		id := indexID(m.Key)
-		if !cand[id] {
+		if !cand.has(id) {
 			continue
 		}
 		if n >= args.Position && (limit < 0 || len(ids) < limit) {
@@ -621,7 +623,7 @@ func searchQuery(ctx context.Context, c *jmap.Call, tx store.Tx, acct store.Acco
 	}
 	count := n
 	if mbox == allMail {
-		count = len(cand)
+		count = cand.len()
 	}
 	if args.CalculateTotal {
 		total = &count

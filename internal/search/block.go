@@ -61,6 +61,12 @@ func AppendBlock(dst []byte, ps []Posting) []byte {
 // yield returns false. It returns ErrBadBlock, having yielded the postings
 // before the fault, when b is malformed.
 func DecodeBlock(b []byte, yield func(id string, fields uint8) bool) error {
+	return DecodeBlockBytes(b, func(id []byte, fields uint8) bool { return yield(string(id), fields) })
+}
+
+// DecodeBlockBytes is DecodeBlock with each id as bytes that are valid
+// only until yield returns, which spares a copy per posting.
+func DecodeBlockBytes(b []byte, yield func(id []byte, fields uint8) bool) error {
 	if len(b) == 0 || b[0] != BlockVersion {
 		return ErrBadBlock
 	}
@@ -83,7 +89,7 @@ func DecodeBlock(b []byte, yield func(id string, fields uint8) bool) error {
 		if len(id) == 0 {
 			return ErrBadBlock
 		}
-		if !yield(string(id), fields) {
+		if !yield(id, fields) {
 			return nil
 		}
 	}
