@@ -120,6 +120,13 @@ func (b *searchBatch) flush(tx store.Tx, acct store.AccountID) (int, error) {
 	cacheKey := ""
 	if v, err := tx.GetMeta(searchDoneKey(acct)); err != nil {
 		return 0, err
+	} else if len(v) == 1 {
+		// Marked done before fd named a generation: name one now.
+		v = searchDoneValue(v[0])
+		if err := tx.PutMeta(searchDoneKey(acct), v); err != nil {
+			return 0, err
+		}
+		cacheKey = string(acct) + "\x00" + string(v)
 	} else if len(v) > 1 {
 		cacheKey = string(acct) + "\x00" + string(v)
 	}
