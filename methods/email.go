@@ -136,11 +136,12 @@ func addEmail(tx store.Tx, acct store.AccountID, e *emailRecord, cnt *counter) e
 	return cnt.change(nil, membershipOf(e))
 }
 
-// newEmail adds the email of a parsed message stored as blob, after
+// newEmail adds the email of a parsed message stored as blob, with its
+// body tokens when they are known (nil: taken from msg here), after
 // checking the mailboxIds and keywords the client gave and then its
 // receivedAt; it returns the "created" entry of Email/import and
 // Email/set (RFC 8621 §4.6, §4.8), or the SetError that refuses it.
-func newEmail(tx store.Tx, acct store.AccountID, cnt *counter, msg *mime.Message, blob store.BlobInfo,
+func newEmail(tx store.Tx, acct store.AccountID, cnt *counter, msg *mime.Message, text *searchText, blob store.BlobInfo,
 	mailboxIDs, keywords any, resolve func(string) (string, bool), receivedAt func() (time.Time, *jmap.SetError),
 ) (map[string]any, *jmap.SetError, error) {
 	mboxes, serr := checkMailboxIDs(tx, acct, mailboxIDs, resolve)
@@ -157,7 +158,10 @@ func newEmail(tx store.Tx, acct store.AccountID, cnt *counter, msg *mime.Message
 	}
 	e := &emailRecord{BlobID: string(blob.ID), MailboxIDs: mboxes, Keywords: kw, ReceivedAt: utcDate(at)}
 	recordFromMessage(msg, e)
-	e.search = bodySearchText(msg)
+	if text == nil {
+		text = bodySearchText(msg)
+	}
+	e.search = text
 	if err := addEmail(tx, acct, e, cnt); err != nil {
 		return nil, nil, err
 	}
@@ -251,7 +255,7 @@ func mergeThread(tx store.Tx, acct store.AccountID, from, into *threadRecord, cn
 		if err := tx.Create(acct, "Email", id, b); err != nil {
 			return err
 		}
-		if err := searchMove(tx, acct, old, id); err != nil {
+		if err := searchMove(tx, acct, &cnt.search, old, id); err != nil {
 			return err
 		}
 		if err := cnt.change(before, membershipOf(e)); err != nil {
@@ -302,6 +306,7 @@ type emailImportResponse struct {
 type parsedImport struct {
 	item  emailImportItem
 	msg   *mime.Message
+	text  *searchText
 	blob  store.BlobInfo
 	serr  *jmap.SetError
 	recAt time.Time
@@ -386,6 +391,8 @@ func emailImport(ctx context.Context, c *jmap.Call) (any, error) {
 			p.serr = jmap.NewSetError("invalidEmail", "the blob is not an RFC 5322 message")
 			continue
 		}
+		// Tokenized here, not in the transaction, which is shorter so.
+		p.text = bodySearchText(p.msg)
 		p.recAt = time.Now()
 		if p.item.ReceivedAt != nil {
 			s, _ := p.item.ReceivedAt.(string)
@@ -400,6 +407,7 @@ func emailImport(ctx context.Context, c *jmap.Call) (any, error) {
 		}
 	}
 	resp := &emailImportResponse{AccountID: args.AccountID}
+	leftWaiting := false // emails past the index budget of the transaction
 	changes, err := c.Store().Update(ctx, func(tx store.Tx) error {
 		resp.Created, resp.NotCreated = map[string]map[string]any{}, map[string]*jmap.SetError{}
 		st, err := tx.State(acct.ID, "Email")
@@ -431,7 +439,7 @@ func emailImport(ctx context.Context, c *jmap.Call) (any, error) {
 				resp.NotCreated[cid] = serr
 				continue
 			}
-			created, serr, err := newEmail(tx, acct.ID, cnt, p.msg, p.blob, p.item.MailboxIDs, p.item.Keywords, c.ResolveID,
+			created, serr, err := newEmail(tx, acct.ID, cnt, p.msg, p.text, p.blob, p.item.MailboxIDs, p.item.Keywords, c.ResolveID,
 				func() (time.Time, *jmap.SetError) { return recAt, nil })
 			if err != nil {
 				return err
@@ -442,7 +450,9 @@ func emailImport(ctx context.Context, c *jmap.Call) (any, error) {
 			}
 			resp.Created[cid] = created
 		}
-		return cnt.flush()
+		err = cnt.flush()
+		leftWaiting = cnt.search.deferred > 0
+		return err
 	})
 	if err != nil {
 		return nil, err
@@ -450,7 +460,7 @@ func emailImport(ctx context.Context, c *jmap.Call) (any, error) {
 	for cid, v := range resp.Created {
 		c.Created(cid, v["id"].(string))
 	}
-	if len(resp.Created) > 0 {
+	if leftWaiting {
 		indexWaiting(ctx, c.Store(), acct.ID)
 	}
 	resp.NewState = jmap.NewState(changes, acct.ID, "Email", resp.OldState)
@@ -709,7 +719,7 @@ func emailSet(ctx context.Context, c *jmap.Call) (any, error) {
 				notCreated[cid] = serr
 				continue
 			}
-			c1, serr, err := newEmail(tx, acct.ID, cnt, p.msg, p.blob, obj["mailboxIds"], obj["keywords"], c.ResolveID,
+			c1, serr, err := newEmail(tx, acct.ID, cnt, p.msg, nil, p.blob, obj["mailboxIds"], obj["keywords"], c.ResolveID,
 				func() (time.Time, *jmap.SetError) {
 					v, ok := obj["receivedAt"]
 					if !ok || v == nil {

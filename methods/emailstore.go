@@ -200,8 +200,9 @@ type counter struct {
 	tx     store.Tx
 	acct   store.AccountID
 	deltas map[string]*countDelta
-	// search counts the full-text index entries of the transaction.
-	search searchBudget
+	// search gathers the emails the transaction adds, for the full-text
+	// index.
+	search searchBatch
 }
 
 func newCounter(tx store.Tx, acct store.AccountID) *counter {
@@ -281,6 +282,9 @@ func (c *counter) change(before, after *membership) error {
 // flush writes the new counts into the mailbox records, logged as
 // count-only updates (RFC 8621 §2.2 updatedProperties).
 func (c *counter) flush() error {
+	if _, err := c.search.flush(c.tx, c.acct); err != nil {
+		return err
+	}
 	for mbox, d := range c.deltas {
 		if *d == (countDelta{}) {
 			continue

@@ -40,17 +40,26 @@ func isWord(r rune) bool {
 }
 
 // Tokens calls yield with each token of text, in order, with repeats,
-// until yield returns false.
+// until yield returns false. A token that is already lower case in text is
+// a substring of text, not a copy: a caller that keeps tokens while text
+// may be large should clone them (strings.Clone).
 func Tokens(text string, yield func(tok string) bool) {
+	// The current word is text[ws:ws+n] while lowered is false; once a
+	// rune changes case, or is left out by the length cut, the word is
+	// built in buf instead.
+	inWord, lowered := false, false
+	ws, n := 0, 0
 	var buf []byte
 	var run []rune // an unspaced run, lower-cased
 	flushWord := func() bool {
-		if len(buf) == 0 {
+		if !inWord {
 			return true
 		}
-		ok := yield(string(buf))
-		buf = buf[:0]
-		return ok
+		inWord = false
+		if lowered {
+			return yield(string(buf))
+		}
+		return yield(text[ws : ws+n])
 	}
 	flushRun := func() bool {
 		defer func() { run = run[:0] }()
@@ -64,7 +73,43 @@ func Tokens(text string, yield func(tok string) bool) {
 		}
 		return true
 	}
-	for _, r := range text {
+	for i := 0; i < len(text); {
+		c := text[i]
+		if c < utf8.RuneSelf {
+			// ASCII: letters and digits are words, the rest divides.
+			lc := c
+			if 'A' <= c && c <= 'Z' {
+				lc = c + 'a' - 'A'
+			} else if !('a' <= c && c <= 'z' || '0' <= c && c <= '9') {
+				if !flushWord() {
+					return
+				}
+				if len(run) > 0 && !flushRun() {
+					return
+				}
+				i++
+				continue
+			}
+			if len(run) > 0 && !flushRun() {
+				return
+			}
+			if !inWord {
+				inWord, lowered, ws, n = true, false, i, 0
+			}
+			fits := n+1 <= MaxTokenBytes
+			if !lowered && (lc != c || !fits) {
+				buf, lowered = append(buf[:0], text[ws:ws+n]...), true
+			}
+			if fits {
+				if lowered {
+					buf = append(buf, lc)
+				}
+				n++
+			}
+			i++
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(text[i:])
 		switch {
 		case isUnspaced(r) && isWord(r):
 			if !flushWord() {
@@ -75,9 +120,20 @@ func Tokens(text string, yield func(tok string) bool) {
 			if len(run) > 0 && !flushRun() {
 				return
 			}
+			if !inWord {
+				inWord, lowered, ws, n = true, false, i, 0
+			}
 			lr := unicode.ToLower(r)
-			if len(buf)+utf8.RuneLen(lr) <= MaxTokenBytes {
-				buf = utf8.AppendRune(buf, lr)
+			ls := utf8.RuneLen(lr)
+			fits := n+ls <= MaxTokenBytes
+			if !lowered && (lr != r || !fits) {
+				buf, lowered = append(buf[:0], text[ws:ws+n]...), true
+			}
+			if fits {
+				if lowered {
+					buf = utf8.AppendRune(buf, lr)
+				}
+				n += ls
 			}
 		default:
 			if !flushWord() {
@@ -87,6 +143,7 @@ func Tokens(text string, yield func(tok string) bool) {
 				return
 			}
 		}
+		i += size
 	}
 	if flushWord() && len(run) > 0 {
 		flushRun()

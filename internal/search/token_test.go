@@ -4,6 +4,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -122,4 +123,88 @@ func abs(n int) int {
 		return -n
 	}
 	return n
+}
+
+// refTokens is the plain rune-by-rune tokenizer Tokens must agree with:
+// every rune decoded, lower-cased and copied.
+func refTokens(text string) []string {
+	var out []string
+	var buf []byte
+	var run []rune
+	flushWord := func() {
+		if len(buf) > 0 {
+			out = append(out, string(buf))
+			buf = buf[:0]
+		}
+	}
+	flushRun := func() {
+		if len(run) == 1 {
+			out = append(out, string(run))
+		}
+		for i := 0; i+1 < len(run); i++ {
+			out = append(out, string(run[i:i+2]))
+		}
+		run = run[:0]
+	}
+	for _, r := range text {
+		switch {
+		case isUnspaced(r) && isWord(r):
+			flushWord()
+			run = append(run, unicode.ToLower(r))
+		case isWord(r):
+			flushRun()
+			lr := unicode.ToLower(r)
+			if len(buf)+utf8.RuneLen(lr) <= MaxTokenBytes {
+				buf = utf8.AppendRune(buf, lr)
+			}
+		default:
+			flushWord()
+			flushRun()
+		}
+	}
+	flushWord()
+	flushRun()
+	return out
+}
+
+func TestTokens_AgreesWithReference(t *testing.T) {
+	for _, in := range []string{
+		"Hello, World! it's 2026", "ÉCOLE österreich", "abc東京def", "MiXeD CaSe ünd Straße",
+		strings.Repeat("a", 70) + "B" + strings.Repeat("é", 3), strings.Repeat("a", 63) + "éa",
+		"İstanbul KELVIN\u212a", "bad \xff\xfe utf-8 \xc3", "x\u0301y", "",
+	} {
+		if got, want := All(in), refTokens(in); !slices.Equal(got, want) {
+			t.Errorf("All(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+// FuzzTokensReference checks the tokenizer against the reference on any
+// input.
+func FuzzTokensReference(f *testing.F) {
+	for _, s := range []string{"Hello, World", "ÉCOLE 東京都", strings.Repeat("Ab", 40), "\xff a\u0301"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, in string) {
+		if got, want := All(in), refTokens(in); !slices.Equal(got, want) {
+			t.Fatalf("All(%q) = %q, want %q", in, got, want)
+		}
+	})
+}
+
+// BenchmarkTokens tokenizes 20 KB of English-like text, the body of a
+// typical message.
+func BenchmarkTokens(b *testing.B) {
+	words := []string{"Quarterly", "numbers", "lunch,", "meeting", "deadline.", "draft", "review", "budget", "café", "notes"}
+	var sb strings.Builder
+	for i := 0; sb.Len() < 20<<10; i++ {
+		sb.WriteString(words[i*7%len(words)])
+		sb.WriteByte(' ')
+	}
+	text := sb.String()
+	b.SetBytes(int64(len(text)))
+	b.ReportAllocs()
+	for b.Loop() {
+		Tokens(text, func(string) bool { return true })
+	}
 }
