@@ -576,7 +576,7 @@ func (s *sender) prepare(ctx context.Context, c *jmap.Call, acct store.AccountID
 				continue
 			}
 			p.env.RcptTo[i].Email = addr
-			targets, isLocal, err := delivery.Resolve(tx, addr)
+			targets, isLocal, err := s.agent.Resolve(tx, addr)
 			if err != nil {
 				return err
 			}

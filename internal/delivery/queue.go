@@ -261,7 +261,7 @@ func (a *Agent) process(ctx context.Context, j *Job) error {
 	var external []string
 	err = a.st.View(ctx, func(tx store.Tx) error {
 		for _, r := range j.Rcpts {
-			t, isLocal, err := Resolve(tx, r)
+			t, isLocal, err := a.Resolve(tx, r)
 			if err != nil {
 				return err
 			}
