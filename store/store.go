@@ -166,6 +166,11 @@ type BlobInfo struct {
 type BlobInput struct {
 	Type string
 	Data []byte
+	// Base, when set, makes a composite blob: its content is Data followed
+	// by the content of the blob Base, which the account must be able to
+	// read (or which comes earlier in the same batch). Only Data is
+	// stored; the blob's id and size are those of the whole content.
+	Base BlobID
 }
 
 // BlobStore holds blob contents, deduplicated by SHA-256.

@@ -30,6 +30,11 @@ type blobMeta struct {
 	Refs    int64  `json:"r"`
 	Uploads int64  `json:"u"`
 	Type    string `json:"t,omitempty"`
+	// Base and Prefix make a composite blob: its content is Prefix
+	// followed by the content of the plain blob Base, which it holds one
+	// reference on (counted in the base's Refs); it has no chunks.
+	Base   string `json:"b,omitempty"`
+	Prefix []byte `json:"p,omitempty"`
 }
 
 type blobStore struct{ d *DB }
@@ -185,14 +190,48 @@ func (b *blobStore) Upload(ctx context.Context, acct store.AccountID, typ string
 	return infos[0], nil
 }
 
-// UploadBatch stores several blobs with one durable commit.
+// UploadBatch stores several blobs with one durable commit. A composite
+// input (Base set) stores only its prefix and a reference to its base.
 func (b *blobStore) UploadBatch(ctx context.Context, acct store.AccountID, in []store.BlobInput) ([]store.BlobInfo, error) {
 	shas := make([]string, len(in))
+	bases := make([]string, len(in))
 	out := make([]store.BlobInfo, len(in))
+	content := map[string][]byte{} // plain content by digest, for composites
 	for i, x := range in {
+		if x.Base != "" {
+			continue
+		}
 		sum := sha256.Sum256(x.Data)
 		shas[i] = hex.EncodeToString(sum[:])
+		content[shas[i]] = x.Data
 		out[i] = store.BlobInfo{ID: store.BlobID("G" + shas[i]), Size: int64(len(x.Data)), Type: x.Type}
+	}
+	for i, x := range in {
+		if x.Base == "" {
+			continue
+		}
+		sha, ok := shaOf(x.Base)
+		if !ok {
+			return nil, store.ErrNotFound
+		}
+		data, ok := content[sha]
+		if !ok {
+			_, r, err := b.Open(ctx, acct, x.Base, 0, -1)
+			if err != nil {
+				return nil, err
+			}
+			data, err = io.ReadAll(r)
+			r.Close()
+			if err != nil {
+				return nil, err
+			}
+			content[sha] = data
+		}
+		h := sha256.New()
+		h.Write(x.Data)
+		h.Write(data)
+		shas[i], bases[i] = hex.EncodeToString(h.Sum(nil)), sha
+		out[i] = store.BlobInfo{ID: store.BlobID("G" + shas[i]), Size: int64(len(x.Data) + len(data)), Type: x.Type}
 	}
 	expiry := time.Now().Add(b.d.opt.BlobGrace).UnixNano()
 	// Content that fits one transaction is written in it, with its meta:
@@ -205,6 +244,9 @@ func (b *blobStore) UploadBatch(ctx context.Context, acct store.AccountID, in []
 	for range 3 {
 		if !inline {
 			for i, x := range in {
+				if x.Base != "" {
+					continue
+				}
 				if err := b.writeChunks(shas[i], x.Data); err != nil {
 					return nil, err
 				}
@@ -212,13 +254,25 @@ func (b *blobStore) UploadBatch(ctx context.Context, acct store.AccountID, in []
 		}
 		_, err := b.d.Update(ctx, func(stx store.Tx) error {
 			t := stx.(*tx)
+			// Plain blobs first: a composite may stand on one of them.
 			for i, x := range in {
+				if x.Base != "" {
+					continue
+				}
 				if inline {
 					if err := t.writeChunksIfNew(shas[i], x.Data); err != nil {
 						return err
 					}
 				}
 				if err := t.grantUpload(acct, shas[i], x, expiry); err != nil {
+					return err
+				}
+			}
+			for i, x := range in {
+				if x.Base == "" {
+					continue
+				}
+				if err := t.grantComposite(acct, shas[i], bases[i], x, out[i].Size, expiry); err != nil {
 					return err
 				}
 			}
@@ -248,8 +302,45 @@ func (t *tx) grantUpload(acct store.AccountID, sha string, x store.BlobInput, ex
 	} else if err != nil {
 		return err
 	}
-	if x.Type != "" {
-		m.Type = x.Type
+	return t.grant(acct, sha, m, x.Type, expiry)
+}
+
+// grantComposite records a composite blob's meta, unless a blob with its
+// digest is stored, and acct's upload grant. A composite of a composite
+// stands on the base of the latter, with both prefixes.
+func (t *tx) grantComposite(acct store.AccountID, sha, base string, x store.BlobInput, size, expiry int64) error {
+	m, err := t.blobMeta(sha)
+	if errors.Is(err, store.ErrNotFound) {
+		bm, err := t.blobMeta(base)
+		if errors.Is(err, store.ErrNotFound) {
+			return errChunksGone
+		} else if err != nil {
+			return err
+		}
+		prefix := x.Data
+		if bm.Base != "" {
+			prefix = append(append([]byte{}, x.Data...), bm.Prefix...)
+			base = bm.Base
+			if bm, err = t.blobMeta(base); err != nil {
+				return err
+			}
+		}
+		bm.Refs++
+		if err := t.putBlobMeta(base, bm); err != nil {
+			return err
+		}
+		m = &blobMeta{Size: size, Base: base, Prefix: prefix}
+	} else if err != nil {
+		return err
+	}
+	return t.grant(acct, sha, m, x.Type, expiry)
+}
+
+// grant gives acct an upload grant on the blob sha until expiry and writes
+// its meta m.
+func (t *tx) grant(acct store.AccountID, sha string, m *blobMeta, typ string, expiry int64) error {
+	if typ != "" {
+		m.Type = typ
 	}
 	old, err := t.counter(blobUploadKey(acct, sha))
 	if err != nil {
@@ -313,22 +404,45 @@ func (b *blobStore) Open(ctx context.Context, acct store.AccountID, id store.Blo
 		if n >= 0 && off+n < end {
 			end = off + n
 		}
-		buf = make([]byte, 0, end-off)
-		for c := off / chunkSize; c*chunkSize < end; c++ {
-			v, err := t.get(blobDataKey(sha, uint32(c)))
-			if err != nil {
-				return fmt.Errorf("blob %s chunk %d: %w", id, c, err)
-			}
-			lo := max(off-c*chunkSize, 0)
-			hi := min(end-c*chunkSize, int64(len(v)))
-			buf = append(buf, v[lo:hi]...)
+		m, err := t.blobMeta(sha)
+		if err != nil {
+			return err
 		}
-		return nil
+		buf, err = t.readRange(make([]byte, 0, end-off), sha, m, off, end)
+		return err
 	})
 	if err != nil {
 		return store.BlobInfo{}, nil, err
 	}
 	return info, nopCloser{bytes.NewReader(buf)}, nil
+}
+
+// readRange appends bytes [off, end) of the blob sha with meta m to buf.
+func (t *tx) readRange(buf []byte, sha string, m *blobMeta, off, end int64) ([]byte, error) {
+	if m.Base != "" {
+		p := int64(len(m.Prefix))
+		if off < p {
+			buf = append(buf, m.Prefix[off:min(end, p)]...)
+		}
+		if end <= p {
+			return buf, nil
+		}
+		bm, err := t.blobMeta(m.Base)
+		if err != nil {
+			return nil, fmt.Errorf("base %s of blob %s: %w", m.Base, sha, err)
+		}
+		return t.readRange(buf, m.Base, bm, max(off-p, 0), end-p)
+	}
+	for c := off / chunkSize; c*chunkSize < end; c++ {
+		v, err := t.get(blobDataKey(sha, uint32(c)))
+		if err != nil {
+			return nil, fmt.Errorf("blob %s chunk %d: %w", sha, c, err)
+		}
+		lo := max(off-c*chunkSize, 0)
+		hi := min(end-c*chunkSize, int64(len(v)))
+		buf = append(buf, v[lo:hi]...)
+	}
+	return buf, nil
 }
 
 type nopCloser struct{ *bytes.Reader }
@@ -399,12 +513,7 @@ func (b *blobStore) Collect(ctx context.Context, now time.Time) (int, error) {
 				// upload of the same bytes racing with this conflicts and
 				// writes them again.
 				drop = true
-				for c := int64(0); c*chunkSize < max(m.Size, 1); c++ {
-					if err := t.txn.Delete(blobDataKey(g.sha, uint32(c))); err != nil {
-						return err
-					}
-				}
-				return t.txn.Delete(blobMetaKey(g.sha))
+				return t.dropBlob(g.sha, m)
 			}
 			return t.putBlobMeta(g.sha, m)
 		})
@@ -416,6 +525,34 @@ func (b *blobStore) Collect(ctx context.Context, now time.Time) (int, error) {
 		}
 	}
 	return removed, nil
+}
+
+// dropBlob removes a blob nothing holds: its content and meta, and for a
+// composite its reference on its base, which goes too when nothing else
+// holds it.
+func (t *tx) dropBlob(sha string, m *blobMeta) error {
+	for c := int64(0); m.Base == "" && c*chunkSize < max(m.Size, 1); c++ {
+		if err := t.txn.Delete(blobDataKey(sha, uint32(c))); err != nil {
+			return err
+		}
+	}
+	if err := t.txn.Delete(blobMetaKey(sha)); err != nil {
+		return err
+	}
+	if m.Base == "" {
+		return nil
+	}
+	bm, err := t.blobMeta(m.Base)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil
+	} else if err != nil {
+		return err
+	}
+	bm.Refs--
+	if bm.Refs <= 0 && bm.Uploads <= 0 {
+		return t.dropBlob(m.Base, bm)
+	}
+	return t.putBlobMeta(m.Base, bm)
 }
 
 // writeChunksIfNew stores content in the transaction unless a blob with that
