@@ -88,7 +88,7 @@ func (h *mailHost) Deliver(tx store.Tx, acct store.AccountID, blob store.BlobInf
 	}).(*emailRecord)
 	e := *facts
 	e.BlobID, e.MailboxIDs, e.Keywords, e.ReceivedAt = string(blob.ID), map[string]bool{inbox: true}, map[string]bool{}, utcDate(now)
-	e.Size = int64(len(raw)) // msg may be the message before its trace fields
+	e.Size = blob.Size // msg may be the message before its trace fields
 	if err := addEmail(tx, acct, &e, cnt); err != nil {
 		return err
 	}

@@ -2,6 +2,8 @@ package store
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"io"
 	"iter"
@@ -153,6 +155,12 @@ type Meta struct {
 
 // BlobID names a blob by its content: "G" followed by the hex SHA-256.
 type BlobID string
+
+// BlobIDOf returns the id of a blob whose content is data.
+func BlobIDOf(data []byte) BlobID {
+	sum := sha256.Sum256(data)
+	return BlobID("G" + hex.EncodeToString(sum[:]))
+}
 
 // BlobInfo describes a stored blob.
 type BlobInfo struct {

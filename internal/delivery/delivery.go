@@ -33,9 +33,10 @@ type Target struct {
 
 // Host is the mail store the agent delivers into.
 type Host interface {
-	// Deliver adds raw, already stored as blob, to the Inbox of acct, within
-	// tx. msg is raw parsed, or the message raw was stamped from (its
-	// header and body facts are the same); from is the envelope sender (""
+	// Deliver adds the message stored as blob to the Inbox of acct, within
+	// tx. raw is its content, or nil when only the blob holds it; msg is
+	// the message parsed, or the message it was stamped from (its header
+	// and body facts are the same); from is the envelope sender (""
 	// for a bounce or an auto-reply).
 	Deliver(tx store.Tx, acct store.AccountID, blob store.BlobInfo, raw []byte, msg *Parsed, from string) error
 	// Report records new statuses of recipients of the EmailSubmission sub
@@ -330,8 +331,14 @@ func StripBcc(raw []byte) []byte {
 // Stamp returns raw with the trace fields of a final delivery put in front
 // (RFC 5321 §4.4): Return-Path, Delivered-To and Received.
 func (a *Agent) Stamp(raw []byte, from, rcpt, id string, now time.Time) []byte {
+	return append(a.traceFields(from, rcpt, id, now, len(raw)), raw...)
+}
+
+// traceFields returns the trace fields Stamp puts in front of a message,
+// with room for extra more octets.
+func (a *Agent) traceFields(from, rcpt, id string, now time.Time, extra int) []byte {
 	var b bytes.Buffer
-	b.Grow(len(raw) + 256)
+	b.Grow(extra + 256)
 	fmt.Fprintf(&b, "Return-Path: <%s>\r\n", from)
 	fmt.Fprintf(&b, "Delivered-To: %s\r\n", rcpt)
 	// RFC 5321 §4.4: "by" domain, "with" protocol, optional "id", "for".
@@ -340,7 +347,6 @@ func (a *Agent) Stamp(raw []byte, from, rcpt, id string, now time.Time) []byte {
 		fmt.Fprintf(&b, " id %s", id)
 	}
 	fmt.Fprintf(&b, "\r\n\tfor <%s>; %s\r\n", rcpt, now.Format(time.RFC1123Z))
-	b.Write(raw)
 	return b.Bytes()
 }
 

@@ -330,29 +330,33 @@ func (a *Agent) deliverQueued(ctx context.Context, j *Job, raw []byte, local map
 type Copy struct {
 	Rcpt   string
 	Target Target
-	Raw    []byte
-	Blob   store.BlobInfo
+	// Raw is the copy's content; nil when it is stored as a composite blob
+	// (its trace fields in front of the message as sent).
+	Raw  []byte
+	Blob store.BlobInfo
 	// Msg is the message the copy was stamped from, parsed once for all
 	// copies.
 	Msg *Parsed
 }
 
-// PrepareLocal stamps a copy of raw for every target of every local
-// recipient and stores them, in one commit, as blobs of acct (the
-// sender's account, which the copies are referenced from by the records
-// Deliver makes). It runs before the transaction that delivers them.
+// PrepareLocal stores raw once and, for every target of every local
+// recipient, a copy of it with its own trace fields in front, in one
+// commit, as blobs of acct (the sender's account, which the copies are
+// referenced from by the records Deliver makes). A copy is a composite
+// blob: its trace fields and a reference to raw. It runs before the
+// transaction that delivers them.
 func (a *Agent) PrepareLocal(ctx context.Context, acct store.AccountID, from, id string, raw []byte, local map[string][]Target) ([]Copy, error) {
 	now := a.now()
+	base := store.BlobIDOf(raw)
 	var copies []Copy
-	var in []store.BlobInput
+	in := []store.BlobInput{{Type: "message/rfc822", Data: raw}}
 	for rcpt, ts := range local {
 		for _, t := range ts {
-			b := a.Stamp(raw, from, t.Address, id, now)
-			copies = append(copies, Copy{Rcpt: rcpt, Target: t, Raw: b})
-			in = append(in, store.BlobInput{Type: "message/rfc822", Data: b})
+			copies = append(copies, Copy{Rcpt: rcpt, Target: t})
+			in = append(in, store.BlobInput{Type: "message/rfc822", Data: a.traceFields(from, t.Address, id, now, 0), Base: base})
 		}
 	}
-	if len(in) == 0 {
+	if len(copies) == 0 {
 		return nil, nil
 	}
 	msg, err := NewParsed(raw)
@@ -364,7 +368,7 @@ func (a *Agent) PrepareLocal(ctx context.Context, acct store.AccountID, from, id
 		return nil, fmt.Errorf("store delivered copies: %w", err)
 	}
 	for i := range copies {
-		copies[i].Blob, copies[i].Msg = infos[i], msg
+		copies[i].Blob, copies[i].Msg = infos[i+1], msg
 	}
 	return copies, nil
 }
