@@ -147,6 +147,16 @@ type Tx interface {
 	BlobAccess(acct AccountID, id BlobID) (BlobInfo, error)
 }
 
+// BlobTx is a Tx that can also store blobs: they exist if and only if the
+// transaction commits.
+type BlobTx interface {
+	Tx
+	// PutBlobs stores blobs as BlobStore.UploadBatch does, within the
+	// transaction. Content too large for one transaction is refused with
+	// ErrTooLarge; UploadBatch takes it.
+	PutBlobs(acct AccountID, blobs []BlobInput) ([]BlobInfo, error)
+}
+
 // Meta is a key and value from ScanMeta.
 type Meta struct {
 	Key   string

@@ -193,9 +193,94 @@ func (b *blobStore) Upload(ctx context.Context, acct store.AccountID, typ string
 // UploadBatch stores several blobs with one durable commit. A composite
 // input (Base set) stores only its prefix and a reference to its base.
 func (b *blobStore) UploadBatch(ctx context.Context, acct store.AccountID, in []store.BlobInput) ([]store.BlobInfo, error) {
-	shas := make([]string, len(in))
-	bases := make([]string, len(in))
-	out := make([]store.BlobInfo, len(in))
+	shas, bases, out, err := blobIDs(in, func(id store.BlobID) ([]byte, error) {
+		_, r, err := b.Open(ctx, acct, id, 0, -1)
+		if err != nil {
+			return nil, err
+		}
+		defer r.Close()
+		return io.ReadAll(r)
+	})
+	if err != nil {
+		return nil, err
+	}
+	expiry := time.Now().Add(b.d.opt.BlobGrace).UnixNano()
+	// Content that fits one transaction is written in it, with its meta:
+	// one commit per upload. Larger content goes ahead in write batches.
+	inline := contentSize(in) <= inlineUpload
+	for range 3 {
+		if !inline {
+			for i, x := range in {
+				if x.Base != "" {
+					continue
+				}
+				if err := b.writeChunks(shas[i], x.Data); err != nil {
+					return nil, err
+				}
+			}
+		}
+		_, err := b.d.Update(ctx, func(stx store.Tx) error {
+			return stx.(*tx).storeBlobs(acct, in, shas, bases, out, expiry, inline)
+		})
+		if errors.Is(err, errChunksGone) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		return out, nil
+	}
+	return nil, errors.New("badger: upload content kept being collected")
+}
+
+var _ store.BlobTx = (*tx)(nil)
+
+// PutBlobs stores blobs within the transaction, as UploadBatch does; their
+// content must fit one transaction (store.ErrTooLarge otherwise).
+func (t *tx) PutBlobs(acct store.AccountID, in []store.BlobInput) ([]store.BlobInfo, error) {
+	if t.readOnly {
+		return nil, errors.New("badger: PutBlobs in a read-only transaction")
+	}
+	if contentSize(in) > inlineUpload {
+		return nil, store.ErrTooLarge
+	}
+	shas, bases, out, err := blobIDs(in, func(id store.BlobID) ([]byte, error) {
+		info, err := t.BlobAccess(acct, id)
+		if err != nil {
+			return nil, err
+		}
+		sha, _ := shaOf(id)
+		m, err := t.blobMeta(sha)
+		if err != nil {
+			return nil, err
+		}
+		return t.readRange(make([]byte, 0, info.Size), sha, m, 0, info.Size)
+	})
+	if err != nil {
+		return nil, err
+	}
+	expiry := time.Now().Add(t.d.opt.BlobGrace).UnixNano()
+	if err := t.storeBlobs(acct, in, shas, bases, out, expiry, true); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// contentSize is the content an upload of in stores itself.
+func contentSize(in []store.BlobInput) int {
+	n := 0
+	for _, x := range in {
+		n += len(x.Data)
+	}
+	return n
+}
+
+// blobIDs returns the digest, the base digest (composites) and the info of
+// every input; read gives the content of a base that is not among them.
+func blobIDs(in []store.BlobInput, read func(store.BlobID) ([]byte, error)) (shas, bases []string, out []store.BlobInfo, err error) {
+	shas = make([]string, len(in))
+	bases = make([]string, len(in))
+	out = make([]store.BlobInfo, len(in))
 	content := map[string][]byte{} // plain content by digest, for composites
 	for i, x := range in {
 		if x.Base != "" {
@@ -212,18 +297,12 @@ func (b *blobStore) UploadBatch(ctx context.Context, acct store.AccountID, in []
 		}
 		sha, ok := shaOf(x.Base)
 		if !ok {
-			return nil, store.ErrNotFound
+			return nil, nil, nil, store.ErrNotFound
 		}
 		data, ok := content[sha]
 		if !ok {
-			_, r, err := b.Open(ctx, acct, x.Base, 0, -1)
-			if err != nil {
-				return nil, err
-			}
-			data, err = io.ReadAll(r)
-			r.Close()
-			if err != nil {
-				return nil, err
+			if data, err = read(x.Base); err != nil {
+				return nil, nil, nil, err
 			}
 			content[sha] = data
 		}
@@ -233,60 +312,34 @@ func (b *blobStore) UploadBatch(ctx context.Context, acct store.AccountID, in []
 		shas[i], bases[i] = hex.EncodeToString(h.Sum(nil)), sha
 		out[i] = store.BlobInfo{ID: store.BlobID("G" + shas[i]), Size: int64(len(x.Data) + len(data)), Type: x.Type}
 	}
-	expiry := time.Now().Add(b.d.opt.BlobGrace).UnixNano()
-	// Content that fits one transaction is written in it, with its meta:
-	// one commit per upload. Larger content goes ahead in write batches.
-	var total int
-	for _, x := range in {
-		total += len(x.Data)
-	}
-	inline := total <= inlineUpload
-	for range 3 {
-		if !inline {
-			for i, x := range in {
-				if x.Base != "" {
-					continue
-				}
-				if err := b.writeChunks(shas[i], x.Data); err != nil {
-					return nil, err
-				}
-			}
-		}
-		_, err := b.d.Update(ctx, func(stx store.Tx) error {
-			t := stx.(*tx)
-			// Plain blobs first: a composite may stand on one of them.
-			for i, x := range in {
-				if x.Base != "" {
-					continue
-				}
-				if inline {
-					if err := t.writeChunksIfNew(shas[i], x.Data); err != nil {
-						return err
-					}
-				}
-				if err := t.grantUpload(acct, shas[i], x, expiry); err != nil {
-					return err
-				}
-			}
-			for i, x := range in {
-				if x.Base == "" {
-					continue
-				}
-				if err := t.grantComposite(acct, shas[i], bases[i], x, out[i].Size, expiry); err != nil {
-					return err
-				}
-			}
-			return nil
-		})
-		if errors.Is(err, errChunksGone) {
+	return shas, bases, out, nil
+}
+
+// storeBlobs writes the metas (and, inline, the content) of in with acct's
+// upload grants; plain blobs first, since a composite may stand on one.
+func (t *tx) storeBlobs(acct store.AccountID, in []store.BlobInput, shas, bases []string, out []store.BlobInfo, expiry int64, inline bool) error {
+	for i, x := range in {
+		if x.Base != "" {
 			continue
 		}
-		if err != nil {
-			return nil, err
+		if inline {
+			if err := t.writeChunksIfNew(shas[i], x.Data); err != nil {
+				return err
+			}
 		}
-		return out, nil
+		if err := t.grantUpload(acct, shas[i], x, expiry); err != nil {
+			return err
+		}
 	}
-	return nil, errors.New("badger: upload content kept being collected")
+	for i, x := range in {
+		if x.Base == "" {
+			continue
+		}
+		if err := t.grantComposite(acct, shas[i], bases[i], x, out[i].Size, expiry); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // grantUpload records an uploaded blob's meta and acct's upload grant.

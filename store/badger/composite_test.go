@@ -126,3 +126,54 @@ func TestBlob_CompositesKeepTheirBase(t *testing.T) {
 		t.Fatalf("%d chunks of the base remain after its last composite went", len(v))
 	}
 }
+
+// TestBlob_PutBlobsInTransaction checks that blobs stored within a
+// transaction, composites among them, read back once it commits, that a
+// transaction that fails leaves none, and that content too large for one
+// transaction is refused.
+func TestBlob_PutBlobsInTransaction(t *testing.T) {
+	db := openStore(t, badger.Options{})
+	base := blobBytes(20_000, 14)
+	prefix := []byte("Delivered-To: r1\r\n")
+	var infos []store.BlobInfo
+	update(t, db, func(tx store.Tx) error {
+		var err error
+		infos, err = tx.(store.BlobTx).PutBlobs("s", []store.BlobInput{{Data: base}, {Data: prefix, Base: blobID(base)}})
+		return err
+	})
+	whole := append(append([]byte{}, prefix...), base...)
+	if infos[1].ID != blobID(whole) || infos[1].Size != int64(len(whole)) {
+		t.Fatalf("composite info %+v", infos[1])
+	}
+	wantBlob(t, db, "s", infos[0].ID, base)
+	wantBlob(t, db, "s", infos[1].ID, whole)
+
+	other := blobBytes(5000, 15)
+	_, err := db.Update(context.Background(), func(tx store.Tx) error {
+		if _, err := tx.(store.BlobTx).PutBlobs("s", []store.BlobInput{{Data: other}, {Data: prefix, Base: blobID(other)}}); err != nil {
+			return err
+		}
+		return errors.New("refused")
+	})
+	if err == nil {
+		t.Fatal("the failing transaction committed")
+	}
+	wantNoBlob(t, db, "s", blobID(other))
+	wantNoBlob(t, db, "s", blobID(append(append([]byte{}, prefix...), other...)))
+
+	_, err = db.Update(context.Background(), func(tx store.Tx) error {
+		_, err := tx.(store.BlobTx).PutBlobs("s", []store.BlobInput{{Data: blobBytes(5*mib, 16)}})
+		return err
+	})
+	if !errors.Is(err, store.ErrTooLarge) {
+		t.Fatalf("5 MiB in one transaction: %v, want store.ErrTooLarge", err)
+	}
+	// A composite on a blob the account cannot read is refused.
+	_, err = db.Update(context.Background(), func(tx store.Tx) error {
+		_, err := tx.(store.BlobTx).PutBlobs("x", []store.BlobInput{{Data: prefix, Base: blobID(base)}})
+		return err
+	})
+	if !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("composite on another account's blob: %v, want store.ErrNotFound", err)
+	}
+}
