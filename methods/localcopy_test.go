@@ -167,3 +167,34 @@ func TestLocalCopy_CopyAndDestroy(t *testing.T) {
 		t.Errorf("b downloads its destroyed copy: %s, want 404", resp.Status)
 	}
 }
+
+// TestLocalCopy_LargeMessage checks local delivery of a message too large
+// for the delivering transaction to store itself (its copies are stored
+// before it): each recipient gets the whole message behind its own trace
+// fields.
+func TestLocalCopy_LargeMessage(t *testing.T) {
+	t.Parallel()
+	srv := jmaptest.Start(t)
+	a := srv.NewUser(t, "a@example.test")
+	b := srv.NewUser(t, "b@example.test")
+	c := srv.NewUser(t, "c@example.test")
+	body := strings.Repeat("A large body line, long enough to fold nothing.\r\n", 30_000) // 1.5 MB
+	eid := draft(t, a, map[string]any{"to": to(b.Email, c.Email), "bodyValues": map[string]any{"b": map[string]any{"value": body}}})
+	sent := getEmail(t, a, eid, map[string]any{"properties": []string{"blobId"}})
+	raw := downloadBlob(t, a, str(sent["blobId"]))
+	if len(raw) < 1<<20+100_000 {
+		t.Fatalf("the message has %d octets, want well over 1 MiB", len(raw))
+	}
+	submitted(t, submit(t, a, map[string]any{"identityId": ownIdentity(t, a), "emailId": eid}, nil))
+	for _, rc := range []*jmaptest.Client{b, c} {
+		got := inbox(t, rc, "blobId", "size")
+		if len(got) != 1 {
+			t.Fatalf("%s inbox: %v", rc.Email, got)
+		}
+		copy := downloadBlob(t, rc, str(got[0]["blobId"]))
+		if !strings.HasPrefix(string(copy), "Return-Path: <a@example.test>\r\nDelivered-To: "+rc.Email+"\r\n") ||
+			!bytes.HasSuffix(copy, raw) || got[0]["size"] != float64(len(copy)) {
+			t.Errorf("%s: copy of %d octets (size %v) is not its trace fields and the %d octets sent", rc.Email, len(copy), got[0]["size"], len(raw))
+		}
+	}
+}

@@ -617,6 +617,11 @@ func (s *sender) prepare(ctx context.Context, c *jmap.Call, acct store.AccountID
 		if p.copies, err = s.agent.PrepareLocal(ctx, acct, p.env.MailFrom.Email, "", out, local); err != nil {
 			return nil, err
 		}
+		if len(p.copies) > 0 {
+			// Parsed here, not in the delivering transaction, which
+			// runs in turn with other writers.
+			p.copies[0].Msg.Memo(deliveryFacts)
+		}
 	}
 	return p, nil
 }

@@ -8,6 +8,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -118,6 +119,9 @@ type Agent struct {
 	once  sync.Once
 	// companies caches the company groups for Resolve.
 	companies companyCache
+	// txBlobs tells whether the store's transactions can store blobs
+	// (store.BlobTx): 0 not known yet, 1 yes, 2 no.
+	txBlobs atomic.Int32
 }
 
 // New returns an agent; SetHost must be called before Run.
