@@ -172,6 +172,15 @@ func BlobIDOf(data []byte) BlobID {
 	return BlobID("G" + hex.EncodeToString(sum[:]))
 }
 
+// CompositeID returns the id of a blob whose content is prefix followed by
+// base.
+func CompositeID(prefix, base []byte) BlobID {
+	h := sha256.New()
+	h.Write(prefix)
+	h.Write(base)
+	return BlobID("G" + hex.EncodeToString(h.Sum(nil)))
+}
+
 // BlobInfo describes a stored blob.
 type BlobInfo struct {
 	ID   BlobID
@@ -189,6 +198,10 @@ type BlobInput struct {
 	// read (or which comes earlier in the same batch). Only Data is
 	// stored; the blob's id and size are those of the whole content.
 	Base BlobID
+	// ID, when set, is the blob's id as BlobIDOf (or CompositeID) gives
+	// it for the whole content, worked out by the caller; the store takes
+	// it as it is.
+	ID BlobID
 }
 
 // BlobStore holds blob contents, deduplicated by SHA-256.

@@ -365,11 +365,15 @@ func (a *Agent) PrepareLocal(ctx context.Context, acct store.AccountID, from, id
 	now := a.now()
 	base := store.BlobIDOf(raw)
 	var copies []Copy
-	up := &pendingBlobs{acct: acct, in: []store.BlobInput{{Type: "message/rfc822", Data: raw}}}
+	up := &pendingBlobs{acct: acct, in: []store.BlobInput{{Type: "message/rfc822", Data: raw, ID: base}}}
 	for rcpt, ts := range local {
 		for _, t := range ts {
 			copies = append(copies, Copy{Rcpt: rcpt, Target: t, up: up, n: len(up.in)})
-			up.in = append(up.in, store.BlobInput{Type: "message/rfc822", Data: a.traceFields(from, t.Address, id, now, 0), Base: base})
+			trace := a.traceFields(from, t.Address, id, now, 0)
+			// The digests are worked out here rather than in the
+			// delivering transaction, where writers run in turn.
+			up.in = append(up.in, store.BlobInput{Type: "message/rfc822", Data: trace, Base: base,
+				ID: store.CompositeID(trace, raw)})
 		}
 	}
 	if len(copies) == 0 {

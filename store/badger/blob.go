@@ -286,8 +286,11 @@ func blobIDs(in []store.BlobInput, read func(store.BlobID) ([]byte, error)) (sha
 		if x.Base != "" {
 			continue
 		}
-		sum := sha256.Sum256(x.Data)
-		shas[i] = hex.EncodeToString(sum[:])
+		var ok bool
+		if shas[i], ok = shaOf(x.ID); !ok {
+			sum := sha256.Sum256(x.Data)
+			shas[i] = hex.EncodeToString(sum[:])
+		}
 		content[shas[i]] = x.Data
 		out[i] = store.BlobInfo{ID: store.BlobID("G" + shas[i]), Size: int64(len(x.Data)), Type: x.Type}
 	}
@@ -306,10 +309,13 @@ func blobIDs(in []store.BlobInput, read func(store.BlobID) ([]byte, error)) (sha
 			}
 			content[sha] = data
 		}
-		h := sha256.New()
-		h.Write(x.Data)
-		h.Write(data)
-		shas[i], bases[i] = hex.EncodeToString(h.Sum(nil)), sha
+		bases[i] = sha
+		if shas[i], ok = shaOf(x.ID); !ok {
+			h := sha256.New()
+			h.Write(x.Data)
+			h.Write(data)
+			shas[i] = hex.EncodeToString(h.Sum(nil))
+		}
 		out[i] = store.BlobInfo{ID: store.BlobID("G" + shas[i]), Size: int64(len(x.Data) + len(data)), Type: x.Type}
 	}
 	return shas, bases, out, nil

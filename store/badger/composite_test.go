@@ -38,6 +38,9 @@ func TestBlob_CompositeReadsAsPrefixAndBase(t *testing.T) {
 		t.Fatalf("composite info = %+v, want id %s and size %d", c, blobID(whole), len(whole))
 	}
 	wantBlob(t, db, "a1", c.ID, whole)
+	if id := store.CompositeID(prefix, base); id != c.ID {
+		t.Errorf("CompositeID = %s, want %s", id, c.ID)
+	}
 	p := int64(len(prefix))
 	for _, r := range [][2]int64{{0, 5}, {3, p - 3}, {p - 4, 10}, {p, 100}, {p + mib - 2, 7}, {p + 5, -1}, {int64(len(whole)) - 3, 10}} {
 		got, err := readBlob(db, "a1", c.ID, r[0], r[1])
@@ -138,7 +141,9 @@ func TestBlob_PutBlobsInTransaction(t *testing.T) {
 	var infos []store.BlobInfo
 	update(t, db, func(tx store.Tx) error {
 		var err error
-		infos, err = tx.(store.BlobTx).PutBlobs("s", []store.BlobInput{{Data: base}, {Data: prefix, Base: blobID(base)}})
+		// The caller may give the ids it worked out.
+		infos, err = tx.(store.BlobTx).PutBlobs("s", []store.BlobInput{{Data: base, ID: store.BlobIDOf(base)},
+			{Data: prefix, Base: blobID(base), ID: store.CompositeID(prefix, base)}})
 		return err
 	})
 	whole := append(append([]byte{}, prefix...), base...)
