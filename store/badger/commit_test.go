@@ -117,3 +117,43 @@ func TestUpdate_PanicStaysWithItsCaller(t *testing.T) {
 		}
 	}
 }
+
+// TestUpdate_ConcurrentLargeOnesSplit runs several Updates at once that
+// together exceed what one Badger transaction holds: each still commits
+// whole.
+func TestUpdate_ConcurrentLargeOnesSplit(t *testing.T) {
+	db := openStore(t, badger.Options{})
+	const workers, keys = 6, 30_000
+	var wg sync.WaitGroup
+	for i := range workers {
+		wg.Go(func() {
+			_, err := db.Update(context.Background(), func(tx store.Tx) error {
+				for k := range keys {
+					if err := tx.PutMeta(fmt.Sprintf("big/%d/%06d", i, k), []byte("v")); err != nil {
+						return err
+					}
+				}
+				return nil
+			})
+			if err != nil {
+				t.Errorf("update %d: %v", i, err)
+			}
+		})
+	}
+	wg.Wait()
+	view(t, db, func(tx store.Tx) error {
+		for i := range workers {
+			n := 0
+			for _, err := range tx.ScanMeta(fmt.Sprintf("big/%d/", i)) {
+				if err != nil {
+					return err
+				}
+				n++
+			}
+			if n != keys {
+				t.Errorf("update %d left %d keys, want %d", i, n, keys)
+			}
+		}
+		return nil
+	})
+}
