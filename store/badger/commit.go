@@ -69,7 +69,7 @@ func (d *DB) lead() {
 	batch := c.queue[:n:n]
 	c.queue = c.queue[n:]
 	c.mu.Unlock()
-	d.runBatch(batch)
+	d.runBatchSafe(batch)
 	c.mu.Lock()
 	if len(c.queue) > 0 {
 		c.queue[0].wake <- struct{}{}
@@ -86,6 +86,20 @@ func (d *DB) lead() {
 		default:
 		}
 	}
+}
+
+// runBatchSafe is runBatch that turns a panic of Badger itself (those of
+// the callers' functions are caught by apply) into an error for every
+// update of the batch, so that the lead is still passed on.
+func (d *DB) runBatchSafe(batch []*update) {
+	defer func() {
+		if p := recover(); p != nil {
+			for _, u := range batch {
+				u.changes, u.err, u.panicked = nil, fmt.Errorf("badger: commit panicked: %v", p), nil
+			}
+		}
+	}()
+	d.runBatch(batch)
 }
 
 // runBatch runs every update of batch, in order, in as few transactions as
