@@ -76,6 +76,12 @@ func Open(opt Options) (*DB, error) {
 	}
 	bo := bdb.DefaultOptions(opt.Dir).
 		WithSyncWrites(false).
+		// Updates run one after the other (commit.go) and the only other
+		// writer, writeChunks, writes content that is the same for the
+		// same key and is checked for by the Update that follows it: no
+		// conflict is left to detect, so Badger need not track every key
+		// a transaction reads or writes.
+		WithDetectConflicts(false).
 		WithLogger(nil).
 		WithNumVersionsToKeep(1).
 		WithCompactL0OnClose(true).
