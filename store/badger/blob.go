@@ -337,11 +337,19 @@ func (t *tx) storeBlobs(acct store.AccountID, in []store.BlobInput, shas, bases 
 			return err
 		}
 	}
+	// The bases' reference counts are written once, after all the
+	// composites on them.
+	held := map[string]*blobMeta{}
 	for i, x := range in {
 		if x.Base == "" {
 			continue
 		}
-		if err := t.grantComposite(acct, shas[i], bases[i], x, out[i].Size, expiry); err != nil {
+		if err := t.grantComposite(acct, shas[i], bases[i], x, out[i].Size, expiry, held); err != nil {
+			return err
+		}
+	}
+	for sha, m := range held {
+		if err := t.putBlobMeta(sha, m); err != nil {
 			return err
 		}
 	}
@@ -361,49 +369,56 @@ func (t *tx) grantUpload(acct store.AccountID, sha string, x store.BlobInput, ex
 	} else if err != nil {
 		return err
 	}
-	return t.grant(acct, sha, m, x.Type, expiry)
+	return t.grant(acct, sha, m, x.Type, expiry, false)
 }
 
 // grantComposite records a composite blob's meta, unless a blob with its
 // digest is stored, and acct's upload grant. A composite of a composite
-// stands on the base of the latter, with both prefixes.
-func (t *tx) grantComposite(acct store.AccountID, sha, base string, x store.BlobInput, size, expiry int64) error {
+// stands on the base of the latter, with both prefixes. The metas of the
+// bases it takes a reference on are in held, which the caller writes.
+func (t *tx) grantComposite(acct store.AccountID, sha, base string, x store.BlobInput, size, expiry int64, held map[string]*blobMeta) error {
 	m, err := t.blobMeta(sha)
-	if errors.Is(err, store.ErrNotFound) {
-		bm, err := t.blobMeta(base)
-		if errors.Is(err, store.ErrNotFound) {
+	if err == nil {
+		return t.grant(acct, sha, m, x.Type, expiry, false)
+	} else if !errors.Is(err, store.ErrNotFound) {
+		return err
+	}
+	bm := held[base]
+	if bm == nil {
+		if bm, err = t.blobMeta(base); errors.Is(err, store.ErrNotFound) {
 			return errChunksGone
 		} else if err != nil {
 			return err
 		}
-		prefix := x.Data
-		if bm.Base != "" {
-			prefix = append(append([]byte{}, x.Data...), bm.Prefix...)
-			base = bm.Base
+	}
+	prefix := x.Data
+	if bm.Base != "" {
+		prefix = append(append([]byte{}, x.Data...), bm.Prefix...)
+		base = bm.Base
+		if bm = held[base]; bm == nil {
 			if bm, err = t.blobMeta(base); err != nil {
 				return err
 			}
 		}
-		bm.Refs++
-		if err := t.putBlobMeta(base, bm); err != nil {
-			return err
-		}
-		m = &blobMeta{Size: size, Base: base, Prefix: prefix}
-	} else if err != nil {
-		return err
 	}
-	return t.grant(acct, sha, m, x.Type, expiry)
+	bm.Refs++
+	held[base] = bm
+	return t.grant(acct, sha, &blobMeta{Size: size, Base: base, Prefix: prefix}, x.Type, expiry, true)
 }
 
 // grant gives acct an upload grant on the blob sha until expiry and writes
-// its meta m.
-func (t *tx) grant(acct store.AccountID, sha string, m *blobMeta, typ string, expiry int64) error {
+// its meta m; fresh says the blob is new in this transaction, so acct
+// has no grant on it yet.
+func (t *tx) grant(acct store.AccountID, sha string, m *blobMeta, typ string, expiry int64, fresh bool) error {
 	if typ != "" {
 		m.Type = typ
 	}
-	old, err := t.counter(blobUploadKey(acct, sha))
-	if err != nil {
-		return err
+	var old uint64
+	if !fresh {
+		var err error
+		if old, err = t.counter(blobUploadKey(acct, sha)); err != nil {
+			return err
+		}
 	}
 	if old == 0 {
 		m.Uploads++

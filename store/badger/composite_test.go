@@ -182,3 +182,36 @@ func TestBlob_PutBlobsInTransaction(t *testing.T) {
 		t.Fatalf("composite on another account's blob: %v, want store.ErrNotFound", err)
 	}
 }
+
+// TestBlob_SameCompositeTwiceInOneBatch checks that a composite given twice
+// in one batch (the same recipient reached through two addresses) is one
+// blob holding one reference on its base: once its last holder lets go,
+// base and composite are collected.
+func TestBlob_SameCompositeTwiceInOneBatch(t *testing.T) {
+	db := openStore(t, badger.Options{BlobGrace: time.Minute})
+	base := blobBytes(3000, 17)
+	prefix := []byte("Delivered-To: r1\r\n")
+	var infos []store.BlobInfo
+	update(t, db, func(tx store.Tx) error {
+		var err error
+		infos, err = tx.(store.BlobTx).PutBlobs("s", []store.BlobInput{{Data: base},
+			{Data: prefix, Base: blobID(base)}, {Data: prefix, Base: blobID(base)}})
+		if err != nil {
+			return err
+		}
+		return tx.BlobRef("r1", infos[1].ID)
+	})
+	if infos[1].ID != infos[2].ID {
+		t.Fatalf("the same composite got ids %s and %s", infos[1].ID, infos[2].ID)
+	}
+	later := time.Now().Add(time.Hour)
+	collect(t, db, later)
+	wantBlob(t, db, "r1", infos[1].ID, append(append([]byte{}, prefix...), base...))
+	update(t, db, func(tx store.Tx) error { return tx.BlobUnref("r1", infos[1].ID) })
+	if n := collect(t, db, later); n != 1 {
+		t.Fatalf("collect removed %d, want the composite", n)
+	}
+	if v := chunkVersions(t, db, infos[0].ID); len(v) != 0 {
+		t.Fatalf("%d chunks of the base remain", len(v))
+	}
+}
