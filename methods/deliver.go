@@ -80,15 +80,10 @@ func (h *mailHost) Deliver(tx store.Tx, acct store.AccountID, blob store.BlobInf
 	}
 	now := time.Now()
 	cnt := newCounter(tx, acct)
-	// The header and body facts are the same for every copy of msg.
-	facts := msg.Memo(func(m *mime.Message) any {
-		var e emailRecord
-		recordFromMessage(m, &e)
-		return &e
-	}).(*emailRecord)
+	facts := msg.Memo(deliveryFacts).(*emailRecord)
 	e := *facts
 	e.BlobID, e.MailboxIDs, e.Keywords, e.ReceivedAt = string(blob.ID), map[string]bool{inbox: true}, map[string]bool{}, utcDate(now)
-	e.Size = int64(len(raw)) // msg may be the message before its trace fields
+	e.Size = blob.Size // msg may be the message before its trace fields
 	if err := addEmail(tx, acct, &e, cnt); err != nil {
 		return err
 	}
@@ -99,6 +94,14 @@ func (h *mailHost) Deliver(tx store.Tx, acct store.AccountID, blob store.BlobInf
 		return err
 	}
 	return h.s.vacationReply(tx, acct, msg.Msg, from, now)
+}
+
+// deliveryFacts returns the Email record facts of a delivered message
+// (headers, body structure, preview): the same for every copy of it.
+func deliveryFacts(m *mime.Message) any {
+	var e emailRecord
+	recordFromMessage(m, &e)
+	return &e
 }
 
 // Report records delivery statuses on a submission.

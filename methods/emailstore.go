@@ -296,14 +296,19 @@ func (c *counter) flush() error {
 		if err != nil {
 			return err
 		}
-		m := map[string]any{}
+		// Only the counts are decoded: the rest of the record goes back
+		// as it was.
+		m := map[string]json.RawMessage{}
 		if err := json.Unmarshal(b, &m); err != nil {
 			return err
 		}
 		for prop, dv := range map[string]int{"totalEmails": d.total, "unreadEmails": d.unread,
 			"totalThreads": d.threads, "unreadThreads": d.unreadThreads} {
-			n, _ := m[prop].(float64)
-			m[prop] = max(n+float64(dv), 0)
+			var n float64
+			if v, ok := m[prop]; ok {
+				n, _ = strconv.ParseFloat(string(v), 64)
+			}
+			m[prop] = strconv.AppendFloat(nil, max(n+float64(dv), 0), 'f', -1, 64)
 		}
 		out, err := json.Marshal(m)
 		if err != nil {

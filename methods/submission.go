@@ -576,7 +576,7 @@ func (s *sender) prepare(ctx context.Context, c *jmap.Call, acct store.AccountID
 				continue
 			}
 			p.env.RcptTo[i].Email = addr
-			targets, isLocal, err := delivery.Resolve(tx, addr)
+			targets, isLocal, err := s.agent.Resolve(tx, addr)
 			if err != nil {
 				return err
 			}
@@ -616,6 +616,11 @@ func (s *sender) prepare(ctx context.Context, c *jmap.Call, acct store.AccountID
 	if p.hold.IsZero() && len(local) > 0 {
 		if p.copies, err = s.agent.PrepareLocal(ctx, acct, p.env.MailFrom.Email, "", out, local); err != nil {
 			return nil, err
+		}
+		if len(p.copies) > 0 {
+			// Parsed here, not in the delivering transaction, which
+			// runs in turn with other writers.
+			p.copies[0].Msg.Memo(deliveryFacts)
 		}
 	}
 	return p, nil

@@ -2,6 +2,8 @@ package store
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"io"
 	"iter"
@@ -145,6 +147,16 @@ type Tx interface {
 	BlobAccess(acct AccountID, id BlobID) (BlobInfo, error)
 }
 
+// BlobTx is a Tx that can also store blobs: they exist if and only if the
+// transaction commits.
+type BlobTx interface {
+	Tx
+	// PutBlobs stores blobs as BlobStore.UploadBatch does, within the
+	// transaction. Content too large for one transaction is refused with
+	// ErrTooLarge; UploadBatch takes it.
+	PutBlobs(acct AccountID, blobs []BlobInput) ([]BlobInfo, error)
+}
+
 // Meta is a key and value from ScanMeta.
 type Meta struct {
 	Key   string
@@ -153,6 +165,21 @@ type Meta struct {
 
 // BlobID names a blob by its content: "G" followed by the hex SHA-256.
 type BlobID string
+
+// BlobIDOf returns the id of a blob whose content is data.
+func BlobIDOf(data []byte) BlobID {
+	sum := sha256.Sum256(data)
+	return BlobID("G" + hex.EncodeToString(sum[:]))
+}
+
+// CompositeID returns the id of a blob whose content is prefix followed by
+// base.
+func CompositeID(prefix, base []byte) BlobID {
+	h := sha256.New()
+	h.Write(prefix)
+	h.Write(base)
+	return BlobID("G" + hex.EncodeToString(h.Sum(nil)))
+}
 
 // BlobInfo describes a stored blob.
 type BlobInfo struct {
@@ -166,6 +193,15 @@ type BlobInfo struct {
 type BlobInput struct {
 	Type string
 	Data []byte
+	// Base, when set, makes a composite blob: its content is Data followed
+	// by the content of the blob Base, which the account must be able to
+	// read (or which comes earlier in the same batch). Only Data is
+	// stored; the blob's id and size are those of the whole content.
+	Base BlobID
+	// ID, when set, is the blob's id as BlobIDOf (or CompositeID) gives
+	// it for the whole content, worked out by the caller; the store takes
+	// it as it is.
+	ID BlobID
 }
 
 // BlobStore holds blob contents, deduplicated by SHA-256.

@@ -8,6 +8,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -33,9 +34,10 @@ type Target struct {
 
 // Host is the mail store the agent delivers into.
 type Host interface {
-	// Deliver adds raw, already stored as blob, to the Inbox of acct, within
-	// tx. msg is raw parsed, or the message raw was stamped from (its
-	// header and body facts are the same); from is the envelope sender (""
+	// Deliver adds the message stored as blob to the Inbox of acct, within
+	// tx. raw is its content, or nil when only the blob holds it; msg is
+	// the message parsed, or the message it was stamped from (its header
+	// and body facts are the same); from is the envelope sender (""
 	// for a bounce or an auto-reply).
 	Deliver(tx store.Tx, acct store.AccountID, blob store.BlobInfo, raw []byte, msg *Parsed, from string) error
 	// Report records new statuses of recipients of the EmailSubmission sub
@@ -115,6 +117,11 @@ type Agent struct {
 	wake  chan struct{}
 	keys  *keyring
 	once  sync.Once
+	// companies caches the company groups for Resolve.
+	companies companyCache
+	// txBlobs tells whether the store's transactions can store blobs
+	// (store.BlobTx): 0 not known yet, 1 yes, 2 no.
+	txBlobs atomic.Int32
 }
 
 // New returns an agent; SetHost must be called before Run.
@@ -149,11 +156,73 @@ func (a *Agent) Now() time.Time { return a.now() }
 const maxGroupDepth = 8
 
 // Resolve returns the accounts mail to addr goes into, and local false
-// when no principal of this server has the address. A group expands to
-// its members (and to its own account when it archives); a shared mailbox
-// and a user to their own account; and mail to a member of a company group
-// also goes to that group's account. Each account appears once.
+// when no principal of this server has the address. It reads every
+// principal to find the company groups; Agent.Resolve keeps them between
+// calls.
 func Resolve(tx store.Tx, addr string) (targets []Target, local bool, err error) {
+	return resolve(tx, addr, func() ([]*store.Principal, error) { return companyGroups(tx) })
+}
+
+// Resolve is Resolve with the company groups taken from the agent's cache,
+// which holds while the principal records keep their state.
+func (a *Agent) Resolve(tx store.Tx, addr string) (targets []Target, local bool, err error) {
+	return resolve(tx, addr, func() ([]*store.Principal, error) { return a.companies.get(tx) })
+}
+
+// companyCache holds the company groups as of one state of the principal
+// records.
+type companyCache struct {
+	mu     sync.Mutex
+	valid  bool
+	state  store.State
+	groups []*store.Principal
+}
+
+// get returns the company groups seen by tx.
+func (c *companyCache) get(tx store.Tx) ([]*store.Principal, error) {
+	st, err := tx.State(store.SystemAccount, store.PrincipalRecords)
+	if err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	if c.valid && c.state == st {
+		g := c.groups
+		c.mu.Unlock()
+		return g, nil
+	}
+	c.mu.Unlock()
+	g, err := companyGroups(tx)
+	if err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	if !c.valid || st >= c.state {
+		c.valid, c.state, c.groups = true, st, g
+	}
+	c.mu.Unlock()
+	return g, nil
+}
+
+// companyGroups returns the groups marked as companies that own an account.
+func companyGroups(tx store.Tx) ([]*store.Principal, error) {
+	var out []*store.Principal
+	for g, err := range tx.Principals().All() {
+		if err != nil {
+			return nil, err
+		}
+		if g.Type == store.Group && g.Company && g.Account != "" {
+			out = append(out, g)
+		}
+	}
+	return out, nil
+}
+
+// resolve is Resolve with the company groups from companies. A group
+// expands to its members (and to its own account when it archives); a
+// shared mailbox and a user to their own account; and mail to a member of
+// a company group also goes to that group's account. Each account appears
+// once.
+func resolve(tx store.Tx, addr string, companies func() ([]*store.Principal, error)) (targets []Target, local bool, err error) {
 	p, err := tx.Principals().ByEmail(strings.ToLower(addr))
 	if err != nil {
 		if err == store.ErrNotFound {
@@ -199,11 +268,12 @@ func Resolve(tx store.Tx, addr string) (targets []Target, local bool, err error)
 	}
 	// A company group keeps mail to any of its members in its own
 	// account, which every member reads (DESIGN.md: company visibility).
-	for g, err := range tx.Principals().All() {
-		if err != nil {
-			return nil, true, err
-		}
-		if g.Type != store.Group || !g.Company || g.Account == "" || accts[g.Account] {
+	groups, err := companies()
+	if err != nil {
+		return nil, true, err
+	}
+	for _, g := range groups {
+		if accts[g.Account] {
 			continue
 		}
 		for _, m := range g.Members {
@@ -265,8 +335,14 @@ func StripBcc(raw []byte) []byte {
 // Stamp returns raw with the trace fields of a final delivery put in front
 // (RFC 5321 §4.4): Return-Path, Delivered-To and Received.
 func (a *Agent) Stamp(raw []byte, from, rcpt, id string, now time.Time) []byte {
+	return append(a.traceFields(from, rcpt, id, now, len(raw)), raw...)
+}
+
+// traceFields returns the trace fields Stamp puts in front of a message,
+// with room for extra more octets.
+func (a *Agent) traceFields(from, rcpt, id string, now time.Time, extra int) []byte {
 	var b bytes.Buffer
-	b.Grow(len(raw) + 256)
+	b.Grow(extra + 256)
 	fmt.Fprintf(&b, "Return-Path: <%s>\r\n", from)
 	fmt.Fprintf(&b, "Delivered-To: %s\r\n", rcpt)
 	// RFC 5321 §4.4: "by" domain, "with" protocol, optional "id", "for".
@@ -275,7 +351,6 @@ func (a *Agent) Stamp(raw []byte, from, rcpt, id string, now time.Time) []byte {
 		fmt.Fprintf(&b, " id %s", id)
 	}
 	fmt.Fprintf(&b, "\r\n\tfor <%s>; %s\r\n", rcpt, now.Format(time.RFC1123Z))
-	b.Write(raw)
 	return b.Bytes()
 }
 

@@ -261,7 +261,7 @@ func (a *Agent) process(ctx context.Context, j *Job) error {
 	var external []string
 	err = a.st.View(ctx, func(tx store.Tx) error {
 		for _, r := range j.Rcpts {
-			t, isLocal, err := Resolve(tx, r)
+			t, isLocal, err := a.Resolve(tx, r)
 			if err != nil {
 				return err
 			}
@@ -330,51 +330,124 @@ func (a *Agent) deliverQueued(ctx context.Context, j *Job, raw []byte, local map
 type Copy struct {
 	Rcpt   string
 	Target Target
-	Raw    []byte
-	Blob   store.BlobInfo
+	// Raw is the copy's content; nil when it is stored as a composite blob
+	// (its trace fields in front of the message as sent).
+	Raw  []byte
+	Blob store.BlobInfo
 	// Msg is the message the copy was stamped from, parsed once for all
 	// copies.
 	Msg *Parsed
+	// up, when set, holds the blobs DeliverLocal stores first, within its
+	// transaction; the copy's blob is number n of them.
+	up *pendingBlobs
+	n  int
 }
 
-// PrepareLocal stamps a copy of raw for every target of every local
-// recipient and stores them, in one commit, as blobs of acct (the
-// sender's account, which the copies are referenced from by the records
-// Deliver makes). It runs before the transaction that delivers them.
+// pendingBlobs are blobs of acct to be stored by the delivering
+// transaction.
+type pendingBlobs struct {
+	acct store.AccountID
+	in   []store.BlobInput
+}
+
+// maxCopiesInTx is the largest message whose copies the delivering
+// transaction stores itself; a larger one is stored before it.
+const maxCopiesInTx = 1 << 20
+
+// PrepareLocal makes, for every target of every local recipient, a copy of
+// raw with its own trace fields in front, to be stored as blobs of acct
+// (the sender's account, which the copies are referenced from by the
+// records Deliver makes): raw once, and each copy as a composite blob of
+// its trace fields and a reference to raw. A small message is stored by
+// DeliverLocal in the delivering transaction, a larger one here, in one
+// commit. It runs before the transaction that delivers them.
 func (a *Agent) PrepareLocal(ctx context.Context, acct store.AccountID, from, id string, raw []byte, local map[string][]Target) ([]Copy, error) {
 	now := a.now()
+	base := store.BlobIDOf(raw)
 	var copies []Copy
-	var in []store.BlobInput
+	up := &pendingBlobs{acct: acct, in: []store.BlobInput{{Type: "message/rfc822", Data: raw, ID: base}}}
 	for rcpt, ts := range local {
 		for _, t := range ts {
-			b := a.Stamp(raw, from, t.Address, id, now)
-			copies = append(copies, Copy{Rcpt: rcpt, Target: t, Raw: b})
-			in = append(in, store.BlobInput{Type: "message/rfc822", Data: b})
+			copies = append(copies, Copy{Rcpt: rcpt, Target: t, up: up, n: len(up.in)})
+			trace := a.traceFields(from, t.Address, id, now, 0)
+			// The digests are worked out here rather than in the
+			// delivering transaction, where writers run in turn.
+			up.in = append(up.in, store.BlobInput{Type: "message/rfc822", Data: trace, Base: base,
+				ID: store.CompositeID(trace, raw)})
 		}
 	}
-	if len(in) == 0 {
+	if len(copies) == 0 {
 		return nil, nil
 	}
 	msg, err := NewParsed(raw)
 	if err != nil {
 		return nil, fmt.Errorf("parse delivered message: %w", err)
 	}
-	infos, err := a.st.Blobs().UploadBatch(ctx, acct, in)
+	for i := range copies {
+		copies[i].Msg = msg
+	}
+	inTx, err := a.blobsInTx(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if inTx && len(raw) <= maxCopiesInTx {
+		return copies, nil
+	}
+	infos, err := a.st.Blobs().UploadBatch(ctx, acct, up.in)
 	if err != nil {
 		return nil, fmt.Errorf("store delivered copies: %w", err)
 	}
 	for i := range copies {
-		copies[i].Blob, copies[i].Msg = infos[i], msg
+		copies[i].Blob, copies[i].up = infos[copies[i].n], nil
 	}
 	return copies, nil
 }
 
+// blobsInTx reports whether the store's transactions can store blobs.
+func (a *Agent) blobsInTx(ctx context.Context) (bool, error) {
+	switch a.txBlobs.Load() {
+	case 1:
+		return true, nil
+	case 2:
+		return false, nil
+	}
+	var ok bool
+	if err := a.st.View(ctx, func(tx store.Tx) error {
+		_, ok = tx.(store.BlobTx)
+		return nil
+	}); err != nil {
+		return false, err
+	}
+	if ok {
+		a.txBlobs.Store(1)
+	} else {
+		a.txBlobs.Store(2)
+	}
+	return ok, nil
+}
+
 // DeliverLocal puts prepared copies into their accounts' Inboxes within tx
-// and returns the status of each recipient.
+// (storing them first when PrepareLocal left that to it) and returns the
+// status of each recipient.
 func (a *Agent) DeliverLocal(tx store.Tx, copies []Copy, from string) (map[string]Status, error) {
+	var stored []store.BlobInfo
+	if len(copies) > 0 && copies[0].up != nil {
+		bt, ok := tx.(store.BlobTx)
+		if !ok {
+			return nil, errors.New("the store cannot store the copies in the transaction")
+		}
+		var err error
+		if stored, err = bt.PutBlobs(copies[0].up.acct, copies[0].up.in); err != nil {
+			return nil, fmt.Errorf("store delivered copies: %w", err)
+		}
+	}
 	status := map[string]Status{}
 	for _, c := range copies {
-		if err := a.host.Deliver(tx, c.Target.Account, c.Blob, c.Raw, c.Msg, from); err != nil {
+		blob := c.Blob
+		if c.up != nil {
+			blob = stored[c.n]
+		}
+		if err := a.host.Deliver(tx, c.Target.Account, blob, c.Raw, c.Msg, from); err != nil {
 			return nil, fmt.Errorf("deliver to %s: %w", c.Target.Account, err)
 		}
 		status[c.Rcpt] = Local()

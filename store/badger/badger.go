@@ -26,7 +26,8 @@ type Options struct {
 	// BlobGrace is how long an uploaded blob nothing references stays
 	// readable (default 24h; RFC 8620 §6.1 asks for at least one hour).
 	BlobGrace time.Duration
-	// MaxRetries bounds the retries of a conflicting Update (default 16).
+	// MaxRetries bounds the retries of a batch of Updates that conflicts
+	// with a writer outside them (default 16).
 	MaxRetries int
 	// Logf receives Badger's own warnings and errors; nil discards them.
 	Logf func(level, msg string)
@@ -46,10 +47,8 @@ type DB struct {
 	stopGC chan struct{}
 	gcDone chan struct{}
 
-	// writeMu is held shared by the first attempt of an Update and
-	// exclusively by its retries, so a retry has no concurrent writer to
-	// conflict with.
-	writeMu sync.RWMutex
+	// commit runs Updates in shared transactions.
+	commit committer
 }
 
 var _ store.Store = (*DB)(nil)
@@ -77,6 +76,12 @@ func Open(opt Options) (*DB, error) {
 	}
 	bo := bdb.DefaultOptions(opt.Dir).
 		WithSyncWrites(false).
+		// Updates run one after the other (commit.go) and the only other
+		// writer, writeChunks, writes content that is the same for the
+		// same key and is checked for by the Update that follows it: no
+		// conflict is left to detect, so Badger need not track every key
+		// a transaction reads or writes.
+		WithDetectConflicts(false).
 		WithLogger(nil).
 		WithNumVersionsToKeep(1).
 		WithCompactL0OnClose(true).
@@ -185,60 +190,26 @@ func (d *DB) View(ctx context.Context, fn func(tx store.Tx) error) error {
 	})
 }
 
-// Update runs fn in a read-write transaction, retrying conflicts, and returns
-// after the commit is durable.
+// Update runs fn in a read-write transaction and returns after the commit
+// is durable. Concurrent Updates run one after the other in shared Badger
+// transactions (committer), so they do not conflict with each other.
 func (d *DB) Update(ctx context.Context, fn func(tx store.Tx) error) ([]store.StateChange, error) {
-	for attempt := 0; ; attempt++ {
-		if err := ctx.Err(); err != nil {
-			return nil, err
-		}
-		// Retrying against the same crowd starves a transaction on a hot key
-		// (every writer of an account and type reads its state): after a
-		// conflict it runs alone.
-		changes, err := d.updateOnce(fn, attempt > 0)
-		if errors.Is(err, bdb.ErrConflict) {
-			if attempt < d.opt.MaxRetries {
-				continue
-			}
-			return nil, store.ErrConflict
-		}
-		if err != nil {
-			return nil, err
-		}
-		if err := d.sync.wait(); err != nil {
-			return nil, fmt.Errorf("sync store: %w", err)
-		}
-		if len(changes) > 0 {
-			d.subMu.RLock()
-			for _, s := range d.subs {
-				s(changes)
-			}
-			d.subMu.RUnlock()
-		}
-		return changes, nil
-	}
-}
-
-func (d *DB) updateOnce(fn func(tx store.Tx) error, alone bool) ([]store.StateChange, error) {
-	if alone {
-		d.writeMu.Lock()
-		defer d.writeMu.Unlock()
-	} else {
-		d.writeMu.RLock()
-		defer d.writeMu.RUnlock()
-	}
-	txn := d.db.NewTransaction(true)
-	defer txn.Discard()
-	t := &tx{d: d, txn: txn, pending: map[typeKey]*store.Change{}}
-	if err := fn(t); err != nil {
+	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	changes, err := t.writeChanges()
+	changes, err := d.run(fn)
 	if err != nil {
 		return nil, err
 	}
-	if err := txn.Commit(); err != nil {
-		return nil, err
+	if err := d.sync.wait(); err != nil {
+		return nil, fmt.Errorf("sync store: %w", err)
+	}
+	if len(changes) > 0 {
+		d.subMu.RLock()
+		for _, s := range d.subs {
+			s(changes)
+		}
+		d.subMu.RUnlock()
 	}
 	return changes, nil
 }

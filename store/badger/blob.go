@@ -30,6 +30,11 @@ type blobMeta struct {
 	Refs    int64  `json:"r"`
 	Uploads int64  `json:"u"`
 	Type    string `json:"t,omitempty"`
+	// Base and Prefix make a composite blob: its content is Prefix
+	// followed by the content of the plain blob Base, which it holds one
+	// reference on (counted in the base's Refs); it has no chunks.
+	Base   string `json:"b,omitempty"`
+	Prefix []byte `json:"p,omitempty"`
 }
 
 type blobStore struct{ d *DB }
@@ -185,44 +190,37 @@ func (b *blobStore) Upload(ctx context.Context, acct store.AccountID, typ string
 	return infos[0], nil
 }
 
-// UploadBatch stores several blobs with one durable commit.
+// UploadBatch stores several blobs with one durable commit. A composite
+// input (Base set) stores only its prefix and a reference to its base.
 func (b *blobStore) UploadBatch(ctx context.Context, acct store.AccountID, in []store.BlobInput) ([]store.BlobInfo, error) {
-	shas := make([]string, len(in))
-	out := make([]store.BlobInfo, len(in))
-	for i, x := range in {
-		sum := sha256.Sum256(x.Data)
-		shas[i] = hex.EncodeToString(sum[:])
-		out[i] = store.BlobInfo{ID: store.BlobID("G" + shas[i]), Size: int64(len(x.Data)), Type: x.Type}
+	shas, bases, out, err := blobIDs(in, func(id store.BlobID) ([]byte, error) {
+		_, r, err := b.Open(ctx, acct, id, 0, -1)
+		if err != nil {
+			return nil, err
+		}
+		defer r.Close()
+		return io.ReadAll(r)
+	})
+	if err != nil {
+		return nil, err
 	}
 	expiry := time.Now().Add(b.d.opt.BlobGrace).UnixNano()
 	// Content that fits one transaction is written in it, with its meta:
 	// one commit per upload. Larger content goes ahead in write batches.
-	var total int
-	for _, x := range in {
-		total += len(x.Data)
-	}
-	inline := total <= inlineUpload
+	inline := contentSize(in) <= inlineUpload
 	for range 3 {
 		if !inline {
 			for i, x := range in {
+				if x.Base != "" {
+					continue
+				}
 				if err := b.writeChunks(shas[i], x.Data); err != nil {
 					return nil, err
 				}
 			}
 		}
 		_, err := b.d.Update(ctx, func(stx store.Tx) error {
-			t := stx.(*tx)
-			for i, x := range in {
-				if inline {
-					if err := t.writeChunksIfNew(shas[i], x.Data); err != nil {
-						return err
-					}
-				}
-				if err := t.grantUpload(acct, shas[i], x, expiry); err != nil {
-					return err
-				}
-			}
-			return nil
+			return stx.(*tx).storeBlobs(acct, in, shas, bases, out, expiry, inline)
 		})
 		if errors.Is(err, errChunksGone) {
 			continue
@@ -233,6 +231,129 @@ func (b *blobStore) UploadBatch(ctx context.Context, acct store.AccountID, in []
 		return out, nil
 	}
 	return nil, errors.New("badger: upload content kept being collected")
+}
+
+var _ store.BlobTx = (*tx)(nil)
+
+// PutBlobs stores blobs within the transaction, as UploadBatch does; their
+// content must fit one transaction (store.ErrTooLarge otherwise).
+func (t *tx) PutBlobs(acct store.AccountID, in []store.BlobInput) ([]store.BlobInfo, error) {
+	if t.readOnly {
+		return nil, errors.New("badger: PutBlobs in a read-only transaction")
+	}
+	if contentSize(in) > inlineUpload {
+		return nil, store.ErrTooLarge
+	}
+	shas, bases, out, err := blobIDs(in, func(id store.BlobID) ([]byte, error) {
+		info, err := t.BlobAccess(acct, id)
+		if err != nil {
+			return nil, err
+		}
+		sha, _ := shaOf(id)
+		m, err := t.blobMeta(sha)
+		if err != nil {
+			return nil, err
+		}
+		return t.readRange(make([]byte, 0, info.Size), sha, m, 0, info.Size)
+	})
+	if err != nil {
+		return nil, err
+	}
+	expiry := time.Now().Add(t.d.opt.BlobGrace).UnixNano()
+	if err := t.storeBlobs(acct, in, shas, bases, out, expiry, true); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// contentSize is the content an upload of in stores itself.
+func contentSize(in []store.BlobInput) int {
+	n := 0
+	for _, x := range in {
+		n += len(x.Data)
+	}
+	return n
+}
+
+// blobIDs returns the digest, the base digest (composites) and the info of
+// every input; read gives the content of a base that is not among them.
+func blobIDs(in []store.BlobInput, read func(store.BlobID) ([]byte, error)) (shas, bases []string, out []store.BlobInfo, err error) {
+	shas = make([]string, len(in))
+	bases = make([]string, len(in))
+	out = make([]store.BlobInfo, len(in))
+	content := map[string][]byte{} // plain content by digest, for composites
+	for i, x := range in {
+		if x.Base != "" {
+			continue
+		}
+		var ok bool
+		if shas[i], ok = shaOf(x.ID); !ok {
+			sum := sha256.Sum256(x.Data)
+			shas[i] = hex.EncodeToString(sum[:])
+		}
+		content[shas[i]] = x.Data
+		out[i] = store.BlobInfo{ID: store.BlobID("G" + shas[i]), Size: int64(len(x.Data)), Type: x.Type}
+	}
+	for i, x := range in {
+		if x.Base == "" {
+			continue
+		}
+		sha, ok := shaOf(x.Base)
+		if !ok {
+			return nil, nil, nil, store.ErrNotFound
+		}
+		data, ok := content[sha]
+		if !ok {
+			if data, err = read(x.Base); err != nil {
+				return nil, nil, nil, err
+			}
+			content[sha] = data
+		}
+		bases[i] = sha
+		if shas[i], ok = shaOf(x.ID); !ok {
+			h := sha256.New()
+			h.Write(x.Data)
+			h.Write(data)
+			shas[i] = hex.EncodeToString(h.Sum(nil))
+		}
+		out[i] = store.BlobInfo{ID: store.BlobID("G" + shas[i]), Size: int64(len(x.Data) + len(data)), Type: x.Type}
+	}
+	return shas, bases, out, nil
+}
+
+// storeBlobs writes the metas (and, inline, the content) of in with acct's
+// upload grants; plain blobs first, since a composite may stand on one.
+func (t *tx) storeBlobs(acct store.AccountID, in []store.BlobInput, shas, bases []string, out []store.BlobInfo, expiry int64, inline bool) error {
+	for i, x := range in {
+		if x.Base != "" {
+			continue
+		}
+		if inline {
+			if err := t.writeChunksIfNew(shas[i], x.Data); err != nil {
+				return err
+			}
+		}
+		if err := t.grantUpload(acct, shas[i], x, expiry); err != nil {
+			return err
+		}
+	}
+	// The bases' reference counts are written once, after all the
+	// composites on them.
+	held := map[string]*blobMeta{}
+	for i, x := range in {
+		if x.Base == "" {
+			continue
+		}
+		if err := t.grantComposite(acct, shas[i], bases[i], x, out[i].Size, expiry, held); err != nil {
+			return err
+		}
+	}
+	for sha, m := range held {
+		if err := t.putBlobMeta(sha, m); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // grantUpload records an uploaded blob's meta and acct's upload grant.
@@ -248,12 +369,56 @@ func (t *tx) grantUpload(acct store.AccountID, sha string, x store.BlobInput, ex
 	} else if err != nil {
 		return err
 	}
-	if x.Type != "" {
-		m.Type = x.Type
-	}
-	old, err := t.counter(blobUploadKey(acct, sha))
-	if err != nil {
+	return t.grant(acct, sha, m, x.Type, expiry, false)
+}
+
+// grantComposite records a composite blob's meta, unless a blob with its
+// digest is stored, and acct's upload grant. A composite of a composite
+// stands on the base of the latter, with both prefixes. The metas of the
+// bases it takes a reference on are in held, which the caller writes.
+func (t *tx) grantComposite(acct store.AccountID, sha, base string, x store.BlobInput, size, expiry int64, held map[string]*blobMeta) error {
+	m, err := t.blobMeta(sha)
+	if err == nil {
+		return t.grant(acct, sha, m, x.Type, expiry, false)
+	} else if !errors.Is(err, store.ErrNotFound) {
 		return err
+	}
+	bm := held[base]
+	if bm == nil {
+		if bm, err = t.blobMeta(base); errors.Is(err, store.ErrNotFound) {
+			return errChunksGone
+		} else if err != nil {
+			return err
+		}
+	}
+	prefix := x.Data
+	if bm.Base != "" {
+		prefix = append(append([]byte{}, x.Data...), bm.Prefix...)
+		base = bm.Base
+		if bm = held[base]; bm == nil {
+			if bm, err = t.blobMeta(base); err != nil {
+				return err
+			}
+		}
+	}
+	bm.Refs++
+	held[base] = bm
+	return t.grant(acct, sha, &blobMeta{Size: size, Base: base, Prefix: prefix}, x.Type, expiry, true)
+}
+
+// grant gives acct an upload grant on the blob sha until expiry and writes
+// its meta m; fresh says the blob is new in this transaction, so acct
+// has no grant on it yet.
+func (t *tx) grant(acct store.AccountID, sha string, m *blobMeta, typ string, expiry int64, fresh bool) error {
+	if typ != "" {
+		m.Type = typ
+	}
+	var old uint64
+	if !fresh {
+		var err error
+		if old, err = t.counter(blobUploadKey(acct, sha)); err != nil {
+			return err
+		}
 	}
 	if old == 0 {
 		m.Uploads++
@@ -313,22 +478,45 @@ func (b *blobStore) Open(ctx context.Context, acct store.AccountID, id store.Blo
 		if n >= 0 && off+n < end {
 			end = off + n
 		}
-		buf = make([]byte, 0, end-off)
-		for c := off / chunkSize; c*chunkSize < end; c++ {
-			v, err := t.get(blobDataKey(sha, uint32(c)))
-			if err != nil {
-				return fmt.Errorf("blob %s chunk %d: %w", id, c, err)
-			}
-			lo := max(off-c*chunkSize, 0)
-			hi := min(end-c*chunkSize, int64(len(v)))
-			buf = append(buf, v[lo:hi]...)
+		m, err := t.blobMeta(sha)
+		if err != nil {
+			return err
 		}
-		return nil
+		buf, err = t.readRange(make([]byte, 0, end-off), sha, m, off, end)
+		return err
 	})
 	if err != nil {
 		return store.BlobInfo{}, nil, err
 	}
 	return info, nopCloser{bytes.NewReader(buf)}, nil
+}
+
+// readRange appends bytes [off, end) of the blob sha with meta m to buf.
+func (t *tx) readRange(buf []byte, sha string, m *blobMeta, off, end int64) ([]byte, error) {
+	if m.Base != "" {
+		p := int64(len(m.Prefix))
+		if off < p {
+			buf = append(buf, m.Prefix[off:min(end, p)]...)
+		}
+		if end <= p {
+			return buf, nil
+		}
+		bm, err := t.blobMeta(m.Base)
+		if err != nil {
+			return nil, fmt.Errorf("base %s of blob %s: %w", m.Base, sha, err)
+		}
+		return t.readRange(buf, m.Base, bm, max(off-p, 0), end-p)
+	}
+	for c := off / chunkSize; c*chunkSize < end; c++ {
+		v, err := t.get(blobDataKey(sha, uint32(c)))
+		if err != nil {
+			return nil, fmt.Errorf("blob %s chunk %d: %w", sha, c, err)
+		}
+		lo := max(off-c*chunkSize, 0)
+		hi := min(end-c*chunkSize, int64(len(v)))
+		buf = append(buf, v[lo:hi]...)
+	}
+	return buf, nil
 }
 
 type nopCloser struct{ *bytes.Reader }
@@ -399,12 +587,7 @@ func (b *blobStore) Collect(ctx context.Context, now time.Time) (int, error) {
 				// upload of the same bytes racing with this conflicts and
 				// writes them again.
 				drop = true
-				for c := int64(0); c*chunkSize < max(m.Size, 1); c++ {
-					if err := t.txn.Delete(blobDataKey(g.sha, uint32(c))); err != nil {
-						return err
-					}
-				}
-				return t.txn.Delete(blobMetaKey(g.sha))
+				return t.dropBlob(g.sha, m)
 			}
 			return t.putBlobMeta(g.sha, m)
 		})
@@ -416,6 +599,34 @@ func (b *blobStore) Collect(ctx context.Context, now time.Time) (int, error) {
 		}
 	}
 	return removed, nil
+}
+
+// dropBlob removes a blob nothing holds: its content and meta, and for a
+// composite its reference on its base, which goes too when nothing else
+// holds it.
+func (t *tx) dropBlob(sha string, m *blobMeta) error {
+	for c := int64(0); m.Base == "" && c*chunkSize < max(m.Size, 1); c++ {
+		if err := t.txn.Delete(blobDataKey(sha, uint32(c))); err != nil {
+			return err
+		}
+	}
+	if err := t.txn.Delete(blobMetaKey(sha)); err != nil {
+		return err
+	}
+	if m.Base == "" {
+		return nil
+	}
+	bm, err := t.blobMeta(m.Base)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil
+	} else if err != nil {
+		return err
+	}
+	bm.Refs--
+	if bm.Refs <= 0 && bm.Uploads <= 0 {
+		return t.dropBlob(m.Base, bm)
+	}
+	return t.putBlobMeta(m.Base, bm)
 }
 
 // writeChunksIfNew stores content in the transaction unless a blob with that

@@ -16,7 +16,9 @@
 //	tk\0SECRETHASH               bearer token JSON
 //	tp\0PRINCIPAL\0TOKENID       secret hash of a principal's token
 //	bd\0SHA\0CHUNK               blob content, 1 MiB chunks, CHUNK uint32 big-endian
-//	bm\0SHA                      blob meta JSON: size, references, live uploads, type
+//	bm\0SHA                      blob meta JSON: size, references, live uploads, type;
+//	                             for a composite blob also its base SHA and its prefix
+//	                             (it has no bd chunks; it holds one reference on its base)
 //	br\0ACCT\0SHA                references to the blob by records of ACCT (uint64)
 //	bu\0ACCT\0SHA                upload grant: expiry, unix nanoseconds (uint64)
 //	bx\0EXPIRY\0ACCT\0SHA        the same grant, ordered by expiry for collection
@@ -24,6 +26,15 @@
 //
 // Principals are records of type "Principal" in the system account "_", so
 // they get a state and a change log like any other type.
+//
+// # Concurrent Updates
+//
+// Updates do not run side by side: one caller at a time leads, running the
+// Updates waiting at that moment one after the other in one Badger
+// transaction (commit.go), so writers of the same keys (an account's
+// states, a mailbox's counts) never conflict. Each Update still gets its
+// own states and change log entries; one that fails is left out and the
+// others run again.
 //
 // # Durability
 //
