@@ -288,8 +288,10 @@ func (r *Registry) call(ctx context.Context, caller *Caller, using map[string]bo
 	if err != nil {
 		return fail(toMethodError(ctx, inv.Name, err))
 	}
-	b, err := json.Marshal(res)
-	if err != nil {
+	var b []byte
+	if enc, ok := res.(Encoded); ok {
+		b = enc // already json.Marshal's bytes
+	} else if b, err = json.Marshal(res); err != nil {
 		return fail(toMethodError(ctx, inv.Name, fmt.Errorf("encode response: %w", err)))
 	}
 	out = append(out, Invocation{Name: inv.Name, Args: b, CallID: inv.CallID})
