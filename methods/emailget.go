@@ -368,6 +368,17 @@ func emailGet(ctx context.Context, c *jmap.Call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
+	if !needMessage {
+		// Every property is in the record: written straight from it.
+		sorted := sortedProps(plain)
+		buf := make([]byte, 0, 640*len(records))
+		for _, e := range records {
+			start := len(buf)
+			buf = appendEmailProps(buf, e, sorted)
+			resp.List = append(resp.List, buf[start:len(buf):len(buf)])
+		}
+		return jmap.EncodeGetResponse(resp)
+	}
 	for _, e := range records {
 		out, err := emailProperties(ctx, c, acct.ID, e, plain, hprops, needMessage, bplain, bhprops, &args)
 		if err != nil {
@@ -379,7 +390,7 @@ func emailGet(ctx context.Context, c *jmap.Call) (any, error) {
 		}
 		resp.List = append(resp.List, b)
 	}
-	return resp, nil
+	return jmap.EncodeGetResponse(resp)
 }
 
 // emailPropertyLists checks the requested Email and body part properties

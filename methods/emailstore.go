@@ -60,7 +60,7 @@ func loadEmail(tx store.Tx, acct store.AccountID, id string) (*emailRecord, erro
 		return nil, err
 	}
 	var e emailRecord
-	if err := json.Unmarshal(b, &e); err != nil {
+	if err := decodeEmailRecord(b, &e); err != nil {
 		return nil, fmt.Errorf("email %s: %w", id, err)
 	}
 	return &e, nil
@@ -380,7 +380,7 @@ func isSpaceOnly(s string) bool {
 
 func loadEmailBytes(b []byte) (*emailRecord, error) {
 	var e emailRecord
-	if err := json.Unmarshal(b, &e); err != nil {
+	if err := decodeEmailRecord(b, &e); err != nil {
 		return nil, fmt.Errorf("email record: %w", err)
 	}
 	return &e, nil
