@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"os"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -44,7 +45,7 @@ func benchMessage(i, size int, rng *rand.Rand) string {
 
 // importBatch uploads messages with Blob/upload and imports them with
 // Email/import, in one request.
-func importBatch(b *testing.B, c *jmaptest.Client, inbox string, msgs []string, first int) {
+func importBatch(b testing.TB, c *jmaptest.Client, inbox string, msgs []string, first int) {
 	create := map[string]any{}
 	emails := map[string]any{}
 	for i, m := range msgs {
@@ -61,7 +62,7 @@ func importBatch(b *testing.B, c *jmaptest.Client, inbox string, msgs []string, 
 	}
 }
 
-func benchInbox(b *testing.B, c *jmaptest.Client) string {
+func benchInbox(b testing.TB, c *jmaptest.Client) string {
 	res := c.One(b, "Mailbox/query", map[string]any{"accountId": c.Account, "filter": map[string]any{"role": "inbox"}})
 	return res["ids"].([]any)[0].(string)
 }
@@ -162,6 +163,8 @@ func BenchmarkMailboxPage(b *testing.B) {
 	var mu sync.Mutex
 	var lat []time.Duration
 	b.SetParallelism(16) // 32 clients on 2 cores
+	stop := loopProfile(b)
+	b.ReportAllocs()
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {
 		var mine []time.Duration
@@ -179,6 +182,7 @@ func BenchmarkMailboxPage(b *testing.B) {
 		mu.Unlock()
 	})
 	b.StopTimer()
+	stop()
 	slices.Sort(lat)
 	if len(lat) > 0 {
 		b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "p50-ms")
@@ -259,5 +263,28 @@ func BenchmarkSharedPage(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// loopProfile writes a CPU profile of the timed loop alone, without the
+// import before it, to the file JMAPD_BENCH_CPUPROFILE names (with the
+// benchmark's b.N appended); the returned function ends it.
+func loopProfile(b *testing.B) func() {
+	name := os.Getenv("JMAPD_BENCH_CPUPROFILE")
+	if name == "" {
+		return func() {}
+	}
+	f, err := os.Create(fmt.Sprintf("%s.%d", name, b.N))
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		b.Fatal(err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		if err := f.Close(); err != nil {
+			b.Error(err)
+		}
 	}
 }
