@@ -22,7 +22,9 @@ import (
 // decodeEmailRecord reads b into e as json.Unmarshal would.
 func decodeEmailRecord(b []byte, e *emailRecord) error {
 	var fast emailRecord
-	if (&recordScanner{b: b}).record(&fast) {
+	// One string holds the record's text; fields without escapes are
+	// slices of it, which saves an allocation per field.
+	if (&recordScanner{b: b, src: string(b)}).record(&fast) {
 		*e = fast
 		return nil
 	}
@@ -32,8 +34,9 @@ func decodeEmailRecord(b []byte, e *emailRecord) error {
 // recordScanner reads one email record; each method reports false for
 // anything outside the form it knows, and the caller then falls back.
 type recordScanner struct {
-	b []byte
-	i int
+	b   []byte
+	src string // b as a string, when strings may be slices of it
+	i   int
 }
 
 func (s *recordScanner) space() {
@@ -89,6 +92,9 @@ func (s *recordScanner) str() (string, bool) {
 				return "", false
 			}
 			s.i = j + 1
+			if len(s.src) == len(s.b) {
+				return s.src[start:j], true
+			}
 			return string(raw), true
 		case c == '\\':
 			return s.escaped(start)
