@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"os"
+	"runtime"
 	"runtime/pprof"
 	"slices"
 	"strconv"
@@ -189,6 +190,45 @@ func BenchmarkMailboxPage(b *testing.B) {
 		b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1000, "p99-ms")
 		b.ReportMetric(float64(len(lat))/b.Elapsed().Seconds(), "req/s")
 	}
+	if rss, anon, ok := residentMB(); ok {
+		b.ReportMetric(rss, "rss-MB")
+		b.ReportMetric(anon, "rss-anon-MB")
+	}
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	b.ReportMetric(float64(ms.HeapAlloc)/(1<<20), "live-heap-MB")
+	b.ReportMetric(float64(ms.Sys-ms.HeapReleased)/(1<<20), "go-held-MB")
+	if name := os.Getenv("JMAPD_BENCH_HEAPPROFILE"); name != "" {
+		f, err := os.Create(fmt.Sprintf("%s.%d", name, b.N))
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer f.Close()
+		if err := pprof.WriteHeapProfile(f); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// residentMB returns the resident set size of the process (server, client
+// and what the import left) in MiB, where /proc tells it, and its part in
+// anonymous memory (the Go heap and stacks) rather than mapped files.
+func residentMB() (rss, anon float64, ok bool) {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0, 0, false
+	}
+	field := func(name string) float64 {
+		for _, line := range strings.Split(string(b), "\n") {
+			if v, ok := strings.CutPrefix(line, name+":"); ok {
+				kb, _ := strconv.Atoi(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")))
+				return float64(kb) / 1024
+			}
+		}
+		return 0
+	}
+	return field("VmRSS"), field("RssAnon"), true
 }
 
 // BenchmarkSharedPage compares the list view of an inbox for its owner and
@@ -269,6 +309,8 @@ func BenchmarkSharedPage(b *testing.B) {
 // loopProfile writes a CPU profile of the timed loop alone, without the
 // import before it, to the file JMAPD_BENCH_CPUPROFILE names (with the
 // benchmark's b.N appended); the returned function ends it.
+// JMAPD_BENCH_HEAPPROFILE names the file of a heap profile taken at the
+// end of the loop, while the server still runs.
 func loopProfile(b *testing.B) func() {
 	name := os.Getenv("JMAPD_BENCH_CPUPROFILE")
 	if name == "" {
