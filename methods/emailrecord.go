@@ -9,6 +9,7 @@ import (
 
 	"github.com/jmapd/jmapd/internal/mime"
 	"github.com/jmapd/jmapd/jmap"
+	"github.com/jmapd/jmapd/store"
 )
 
 // The email record is stored as the JSON json.Marshal makes of emailRecord.
@@ -19,7 +20,14 @@ import (
 // json.Unmarshal, so the result is always json.Unmarshal's.
 // FuzzDecodeEmailRecord and FuzzAppendEmailProps hold both to it.
 
-// decodeEmailRecord reads b into e as json.Unmarshal would.
+// recordViewer is a store.Tx that lends a record's bytes for the length of
+// fn instead of copying them out (store/badger's tx is one).
+type recordViewer interface {
+	ViewRecord(acct store.AccountID, typ, id string, fn func([]byte) error) error
+}
+
+// decodeEmailRecord reads b into e as json.Unmarshal would. Nothing of e
+// refers to b afterwards.
 func decodeEmailRecord(b []byte, e *emailRecord) error {
 	var fast emailRecord
 	// One string holds the record's text; fields without escapes are
