@@ -309,9 +309,25 @@ func BenchmarkSharedPage(b *testing.B) {
 // loopProfile writes a CPU profile of the timed loop alone, without the
 // import before it, to the file JMAPD_BENCH_CPUPROFILE names (with the
 // benchmark's b.N appended); the returned function ends it.
-// JMAPD_BENCH_HEAPPROFILE names the file of a heap profile taken at the
-// end of the loop, while the server still runs.
+// JMAPD_BENCH_HEAPPROFILE names the files of heap profiles taken at the
+// start (".start" appended) and the end of the loop, while the server
+// still runs.
 func loopProfile(b *testing.B) func() {
+	if name := os.Getenv("JMAPD_BENCH_HEAPPROFILE"); name != "" {
+		// The profile at the start, for pprof -base: the difference is
+		// what the loop allocated.
+		f, err := os.Create(fmt.Sprintf("%s.%d.start", name, b.N))
+		if err != nil {
+			b.Fatal(err)
+		}
+		err = pprof.WriteHeapProfile(f)
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
 	name := os.Getenv("JMAPD_BENCH_CPUPROFILE")
 	if name == "" {
 		return func() {}
