@@ -14,13 +14,17 @@ type Encoded []byte
 // AppendString appends s to dst as a JSON string exactly as json.Marshal
 // encodes it: <, > and & escaped, invalid UTF-8 as U+FFFD, and U+2028 and
 // U+2029 escaped.
-func AppendString(dst []byte, s string) []byte {
+func AppendString(dst []byte, s string) []byte { return appendString(dst, s, true) }
+
+// appendString is AppendString, with <, > and & escaped only when html is
+// set (as an Encoder with SetEscapeHTML(false) leaves them).
+func appendString(dst []byte, s string, html bool) []byte {
 	const hex = "0123456789abcdef"
 	dst = append(dst, '"')
 	start := 0
 	for i := 0; i < len(s); {
 		if c := s[i]; c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' && c != '<' && c != '>' && c != '&' {
+			if c >= 0x20 && c != '"' && c != '\\' && (!html || c != '<' && c != '>' && c != '&') {
 				i++
 				continue
 			}
@@ -70,31 +74,44 @@ func AppendString(dst []byte, s string) []byte {
 // r.List as it is: every item must itself be the output of json.Marshal
 // (or of an encoder held to the same bytes).
 func EncodeGetResponse(r *GetResponse) (Encoded, error) {
-	n := 64 + len(r.AccountID) + len(r.State)
+	size := 0
 	for _, item := range r.List {
-		n += len(item) + 1
+		if len(item) == 0 {
+			return nil, errors.New("jmap: empty item in a /get list")
+		}
+		size += len(item) + 1
 	}
+	if r.List == nil {
+		return EncodeGetResponseItems(r, -1, 0, nil), nil
+	}
+	return EncodeGetResponseItems(r, len(r.List), size, func(b []byte, i int) []byte { return append(b, r.List[i]...) }), nil
+}
+
+// EncodeGetResponseItems is EncodeGetResponse with the n items of the list
+// written in place by item (r.List is not read), which saves building
+// them apart and copying them: item(b, i) appends the i-th as json.Marshal
+// would encode it. n < 0 writes a null list. size is a hint of the items'
+// total length.
+func EncodeGetResponseItems(r *GetResponse, n, size int, item func(b []byte, i int) []byte) Encoded {
+	size += 64 + len(r.AccountID) + len(r.State)
 	for _, id := range r.NotFound {
-		n += len(id) + 3
+		size += len(id) + 3
 	}
-	b := make([]byte, 0, n)
+	b := make([]byte, 0, size)
 	b = append(b, `{"accountId":`...)
 	b = AppendString(b, r.AccountID)
 	b = append(b, `,"state":`...)
 	b = AppendString(b, r.State)
 	b = append(b, `,"list":`...)
-	if r.List == nil {
+	if n < 0 {
 		b = append(b, "null"...)
 	} else {
 		b = append(b, '[')
-		for i, item := range r.List {
-			if len(item) == 0 {
-				return nil, errors.New("jmap: empty item in a /get list")
-			}
+		for i := range n {
 			if i > 0 {
 				b = append(b, ',')
 			}
-			b = append(b, item...)
+			b = item(b, i)
 		}
 		b = append(b, ']')
 	}
@@ -111,7 +128,7 @@ func EncodeGetResponse(r *GetResponse) (Encoded, error) {
 		}
 		b = append(b, ']')
 	}
-	return append(b, '}'), nil
+	return append(b, '}')
 }
 
 var _ json.Marshaler = Encoded(nil)

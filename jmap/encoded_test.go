@@ -23,6 +23,13 @@ func FuzzAppendString(f *testing.F) {
 		if got := AppendString(nil, s); !bytes.Equal(got, want) {
 			t.Fatalf("AppendString(%q) = %s, json.Marshal = %s", s, got, want)
 		}
+		plain, err := marshal(s) // SetEscapeHTML(false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := appendString(nil, s, false); !bytes.Equal(got, bytes.TrimSuffix(plain, []byte("\n"))) {
+			t.Fatalf("appendString(%q, false) = %s, marshal = %s", s, got, plain)
+		}
 	})
 }
 
@@ -53,6 +60,14 @@ func TestEncodeGetResponse_MatchesMarshal(t *testing.T) {
 			}
 			if !bytes.Equal(got, want) {
 				t.Fatalf("EncodeGetResponse = %s\njson.Marshal      = %s", got, want)
+			}
+			n := len(tc.r.List)
+			if tc.r.List == nil {
+				n = -1
+			}
+			items := EncodeGetResponseItems(&tc.r, n, 0, func(b []byte, i int) []byte { return append(b, tc.r.List[i]...) })
+			if !bytes.Equal(items, want) {
+				t.Fatalf("EncodeGetResponseItems = %s\njson.Marshal           = %s", items, want)
 			}
 		})
 	}
