@@ -371,13 +371,9 @@ func emailGet(ctx context.Context, c *jmap.Call) (any, error) {
 	if !needMessage {
 		// Every property is in the record: written straight from it.
 		sorted := sortedProps(plain)
-		buf := make([]byte, 0, 640*len(records))
-		for _, e := range records {
-			start := len(buf)
-			buf = appendEmailProps(buf, e, sorted)
-			resp.List = append(resp.List, buf[start:len(buf):len(buf)])
-		}
-		return jmap.EncodeGetResponse(resp)
+		return jmap.EncodeGetResponseItems(resp, len(records), 640*len(records), func(b []byte, i int) []byte {
+			return appendEmailProps(b, records[i], sorted)
+		}), nil
 	}
 	for _, e := range records {
 		out, err := emailProperties(ctx, c, acct.ID, e, plain, hprops, needMessage, bplain, bhprops, &args)
