@@ -231,8 +231,8 @@ func (c *Call) AddResponse(name string, args any) error {
 
 // Execute runs every method call of req in order for the caller and returns
 // the response (RFC 8620 §3.3-§3.7). Every Args of the response is the
-// output of json.Marshal, compact and HTML-escaped: encodeResponse copies
-// them as they are.
+// output of json.Marshal (or a handler's Encoded bytes, held to the same),
+// compact and HTML-escaped: responseParts writes them as they are.
 func (r *Registry) Execute(ctx context.Context, caller *Caller, req *Request, sessionState string) *Response {
 	using := make(map[string]bool, len(req.Using))
 	for _, u := range req.Using {
