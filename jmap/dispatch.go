@@ -235,8 +235,8 @@ func (c *Call) AddResponse(name string, args any) error {
 
 // Execute runs every method call of req in order for the caller and returns
 // the response (RFC 8620 §3.3-§3.7). Every Args of the response is the
-// output of json.Marshal, compact and HTML-escaped: encodeResponse copies
-// them as they are.
+// output of json.Marshal (or a handler's Encoded bytes, held to the same),
+// compact and HTML-escaped: responseParts writes them as they are.
 func (r *Registry) Execute(ctx context.Context, caller *Caller, req *Request, sessionState string) *Response {
 	using := make(map[string]bool, len(req.Using))
 	for _, u := range req.Using {
@@ -292,8 +292,10 @@ func (r *Registry) call(ctx context.Context, caller *Caller, using map[string]bo
 	if err != nil {
 		return fail(toMethodError(ctx, inv.Name, err))
 	}
-	b, err := json.Marshal(res)
-	if err != nil {
+	var b []byte
+	if enc, ok := res.(Encoded); ok {
+		b = enc // already json.Marshal's bytes
+	} else if b, err = json.Marshal(res); err != nil {
 		return fail(toMethodError(ctx, inv.Name, fmt.Errorf("encode response: %w", err)))
 	}
 	out = append(out, Invocation{Name: inv.Name, Args: b, CallID: inv.CallID})

@@ -91,82 +91,16 @@ func marshal(v any) ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
-// encodeResponse encodes r exactly as marshal does, but copies the method
-// responses' arguments instead of running them through encoding/json
-// again: Execute builds every Args with json.Marshal, so they are already
-// compact, valid and HTML-escaped, and marshal would only scan them twice
-// more (Invocation.MarshalJSON, then the encoder) - some 200 KB each time
-// for a 1,000-object /get. TestEncodeResponse_MatchesMarshal holds the two
-// to the same bytes.
-func encodeResponse(r *Response) ([]byte, error) {
-	n := 64 + len(r.SessionState)
-	for _, inv := range r.MethodResponses {
-		n += len(inv.Name) + len(inv.Args) + len(inv.CallID) + 16
-	}
-	b := make([]byte, 0, n)
-	b = append(b, `{"methodResponses":`...)
-	if r.MethodResponses == nil {
-		b = append(b, "null"...)
-	} else {
-		b = append(b, '[')
-		for i, inv := range r.MethodResponses {
-			// As Invocation.MarshalJSON: json.Marshal, so HTML-escaped.
-			name, err := json.Marshal(inv.Name)
-			if err != nil {
-				return nil, err
-			}
-			callID, err := json.Marshal(inv.CallID)
-			if err != nil {
-				return nil, err
-			}
-			args := inv.Args
-			if args == nil {
-				args = json.RawMessage("{}")
-			} else if len(args) == 0 {
-				return nil, errors.New("jmap: empty method response arguments")
-			}
-			if i > 0 {
-				b = append(b, ',')
-			}
-			b = append(b, '[')
-			b = append(b, name...)
-			b = append(b, ',')
-			b = append(b, args...)
-			b = append(b, ',')
-			b = append(b, callID...)
-			b = append(b, ']')
-		}
-		b = append(b, ']')
-	}
-	if r.CreatedIDs != nil {
-		ids, err := marshal(*r.CreatedIDs)
-		if err != nil {
-			return nil, err
-		}
-		b = append(b, `,"createdIds":`...)
-		b = append(b, bytes.TrimSuffix(ids, []byte("\n"))...)
-	}
-	state, err := marshal(r.SessionState)
-	if err != nil {
-		return nil, err
-	}
-	b = append(b, `,"sessionState":`...)
-	b = append(b, bytes.TrimSuffix(state, []byte("\n"))...)
-	return append(b, "}\n"...), nil
-}
-
 func writeJSON(w http.ResponseWriter, v any) { writeJSONStatus(w, http.StatusOK, v) }
 
 // writeJSONStatus writes v as JSON with the given status; the headers are
 // set before the status goes out.
 func writeJSONStatus(w http.ResponseWriter, status int, v any) {
-	var b []byte
-	var err error
 	if r, ok := v.(*Response); ok {
-		b, err = encodeResponse(r)
-	} else {
-		b, err = marshal(v)
+		writeResponse(w, status, r)
+		return
 	}
+	b, err := marshal(v)
 	if err != nil {
 		WriteProblem(w, &Problem{Type: "about:blank", Status: http.StatusInternalServerError, Detail: "internal error"})
 		return

@@ -368,6 +368,13 @@ func emailGet(ctx context.Context, c *jmap.Call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
+	if !needMessage {
+		// Every property is in the record: written straight from it.
+		sorted := sortedProps(plain)
+		return jmap.EncodeGetResponseItems(resp, len(records), 640*len(records), func(b []byte, i int) []byte {
+			return appendEmailProps(b, records[i], sorted)
+		}), nil
+	}
 	for _, e := range records {
 		out, err := emailProperties(ctx, c, acct.ID, e, plain, hprops, needMessage, bplain, bhprops, &args)
 		if err != nil {
@@ -379,7 +386,7 @@ func emailGet(ctx context.Context, c *jmap.Call) (any, error) {
 		}
 		resp.List = append(resp.List, b)
 	}
-	return resp, nil
+	return jmap.EncodeGetResponse(resp)
 }
 
 // emailPropertyLists checks the requested Email and body part properties

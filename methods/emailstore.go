@@ -55,13 +55,25 @@ var storedEmailProps = []string{"id", "blobId", "threadId", "mailboxIds", "keywo
 func (e *emailRecord) unread() bool { return !e.Keywords["$seen"] && !e.Keywords["$draft"] }
 
 func loadEmail(tx store.Tx, acct store.AccountID, id string) (*emailRecord, error) {
+	var e emailRecord
+	decode := func(b []byte) error {
+		if err := decodeEmailRecord(b, &e); err != nil {
+			return fmt.Errorf("email %s: %w", id, err)
+		}
+		return nil
+	}
+	if v, ok := tx.(recordViewer); ok {
+		if err := v.ViewRecord(acct, "Email", id, decode); err != nil {
+			return nil, err
+		}
+		return &e, nil
+	}
 	b, err := tx.Get(acct, "Email", id)
 	if err != nil {
 		return nil, err
 	}
-	var e emailRecord
-	if err := json.Unmarshal(b, &e); err != nil {
-		return nil, fmt.Errorf("email %s: %w", id, err)
+	if err := decode(b); err != nil {
+		return nil, err
 	}
 	return &e, nil
 }
@@ -389,7 +401,7 @@ func isSpaceOnly(s string) bool {
 
 func loadEmailBytes(b []byte) (*emailRecord, error) {
 	var e emailRecord
-	if err := json.Unmarshal(b, &e); err != nil {
+	if err := decodeEmailRecord(b, &e); err != nil {
 		return nil, fmt.Errorf("email record: %w", err)
 	}
 	return &e, nil

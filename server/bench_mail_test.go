@@ -7,6 +7,8 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"os"
+	"runtime"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -44,7 +46,7 @@ func benchMessage(i, size int, rng *rand.Rand) string {
 
 // importBatch uploads messages with Blob/upload and imports them with
 // Email/import, in one request.
-func importBatch(b *testing.B, c *jmaptest.Client, inbox string, msgs []string, first int) {
+func importBatch(b testing.TB, c *jmaptest.Client, inbox string, msgs []string, first int) {
 	create := map[string]any{}
 	emails := map[string]any{}
 	for i, m := range msgs {
@@ -61,7 +63,7 @@ func importBatch(b *testing.B, c *jmaptest.Client, inbox string, msgs []string, 
 	}
 }
 
-func benchInbox(b *testing.B, c *jmaptest.Client) string {
+func benchInbox(b testing.TB, c *jmaptest.Client) string {
 	res := c.One(b, "Mailbox/query", map[string]any{"accountId": c.Account, "filter": map[string]any{"role": "inbox"}})
 	return res["ids"].([]any)[0].(string)
 }
@@ -162,6 +164,8 @@ func BenchmarkMailboxPage(b *testing.B) {
 	var mu sync.Mutex
 	var lat []time.Duration
 	b.SetParallelism(16) // 32 clients on 2 cores
+	stop := loopProfile(b)
+	b.ReportAllocs()
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {
 		var mine []time.Duration
@@ -179,12 +183,52 @@ func BenchmarkMailboxPage(b *testing.B) {
 		mu.Unlock()
 	})
 	b.StopTimer()
+	stop()
 	slices.Sort(lat)
 	if len(lat) > 0 {
 		b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "p50-ms")
 		b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1000, "p99-ms")
 		b.ReportMetric(float64(len(lat))/b.Elapsed().Seconds(), "req/s")
 	}
+	if rss, anon, ok := residentMB(); ok {
+		b.ReportMetric(rss, "rss-MB")
+		b.ReportMetric(anon, "rss-anon-MB")
+	}
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	b.ReportMetric(float64(ms.HeapAlloc)/(1<<20), "live-heap-MB")
+	b.ReportMetric(float64(ms.Sys-ms.HeapReleased)/(1<<20), "go-held-MB")
+	if name := os.Getenv("JMAPD_BENCH_HEAPPROFILE"); name != "" {
+		f, err := os.Create(fmt.Sprintf("%s.%d", name, b.N))
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer f.Close()
+		if err := pprof.WriteHeapProfile(f); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// residentMB returns the resident set size of the process (server, client
+// and what the import left) in MiB, where /proc tells it, and its part in
+// anonymous memory (the Go heap and stacks) rather than mapped files.
+func residentMB() (rss, anon float64, ok bool) {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0, 0, false
+	}
+	field := func(name string) float64 {
+		for _, line := range strings.Split(string(b), "\n") {
+			if v, ok := strings.CutPrefix(line, name+":"); ok {
+				kb, _ := strconv.Atoi(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")))
+				return float64(kb) / 1024
+			}
+		}
+		return 0
+	}
+	return field("VmRSS"), field("RssAnon"), true
 }
 
 // BenchmarkSharedPage compares the list view of an inbox for its owner and
@@ -259,5 +303,46 @@ func BenchmarkSharedPage(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// loopProfile writes a CPU profile of the timed loop alone, without the
+// import before it, to the file JMAPD_BENCH_CPUPROFILE names (with the
+// benchmark's b.N appended); the returned function ends it.
+// JMAPD_BENCH_HEAPPROFILE names the files of heap profiles taken at the
+// start (".start" appended) and the end of the loop, while the server
+// still runs.
+func loopProfile(b *testing.B) func() {
+	if name := os.Getenv("JMAPD_BENCH_HEAPPROFILE"); name != "" {
+		// The profile at the start, for pprof -base: the difference is
+		// what the loop allocated.
+		f, err := os.Create(fmt.Sprintf("%s.%d.start", name, b.N))
+		if err != nil {
+			b.Fatal(err)
+		}
+		err = pprof.WriteHeapProfile(f)
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+	name := os.Getenv("JMAPD_BENCH_CPUPROFILE")
+	if name == "" {
+		return func() {}
+	}
+	f, err := os.Create(fmt.Sprintf("%s.%d", name, b.N))
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		b.Fatal(err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		if err := f.Close(); err != nil {
+			b.Error(err)
+		}
 	}
 }

@@ -343,6 +343,20 @@ func (t *tx) Get(acct store.AccountID, typ, id string) ([]byte, error) {
 	return t.get(objKey(acct, typ, id))
 }
 
+// ViewRecord calls fn with the bytes of a record, which are Badger's own
+// and valid only until fn returns, or returns store.ErrNotFound. A reader
+// that copies what it keeps (a decoder) saves a copy of the whole record.
+func (t *tx) ViewRecord(acct store.AccountID, typ, id string, fn func([]byte) error) error {
+	item, err := t.txn.Get(objKey(acct, typ, id))
+	if errors.Is(err, bdb.ErrKeyNotFound) {
+		return store.ErrNotFound
+	}
+	if err != nil {
+		return err
+	}
+	return item.Value(fn)
+}
+
 func (t *tx) Scan(acct store.AccountID, typ string) iter.Seq2[store.Object, error] {
 	prefix := objPrefix(acct, typ)
 	return func(yield func(store.Object, error) bool) {
