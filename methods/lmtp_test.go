@@ -115,13 +115,14 @@ func TestLMTP_DeliversInbound(t *testing.T) {
 		}
 	}
 	for _, u := range []*jmaptest.Client{a, b, c} {
-		got := inbox(t, u, "subject", "header:Delivered-To:asText", "header:Return-Path", "messageId")
+		got := inbox(t, u, "subject", "header:Delivered-To:asText", "header:Return-Path", "messageId", "header:Received")
 		if len(got) != 1 {
 			t.Fatalf("%s's Inbox: %v, want the message", u.Email, got)
 		}
 		m := got[0]
 		if m["subject"] != "From afar" || !strings.EqualFold(str(m["header:Delivered-To:asText"]), u.Email) ||
-			strings.TrimSpace(str(m["header:Return-Path"])) != "<someone@remote.test>" || !slices.Equal(strs(m["messageId"]), []string{"afar@remote.test"}) {
+			strings.TrimSpace(str(m["header:Return-Path"])) != "<someone@remote.test>" || !slices.Equal(strs(m["messageId"]), []string{"afar@remote.test"}) ||
+			!strings.Contains(str(m["header:Received"]), " with LMTP ") {
 			t.Errorf("%s got %v", u.Email, m)
 		}
 	}

@@ -335,18 +335,19 @@ func StripBcc(raw []byte) []byte {
 // Stamp returns raw with the trace fields of a final delivery put in front
 // (RFC 5321 §4.4): Return-Path, Delivered-To and Received.
 func (a *Agent) Stamp(raw []byte, from, rcpt, id string, now time.Time) []byte {
-	return append(a.traceFields(from, rcpt, id, now, len(raw)), raw...)
+	return append(a.traceFields("JMAP", from, rcpt, id, now, len(raw)), raw...)
 }
 
 // traceFields returns the trace fields Stamp puts in front of a message,
-// with room for extra more octets.
-func (a *Agent) traceFields(from, rcpt, id string, now time.Time, extra int) []byte {
+// with room for extra more octets; proto is the Received field's "with"
+// (RFC 5321 §4.4: how the message reached this server).
+func (a *Agent) traceFields(proto, from, rcpt, id string, now time.Time, extra int) []byte {
 	var b bytes.Buffer
 	b.Grow(extra + 256)
 	fmt.Fprintf(&b, "Return-Path: <%s>\r\n", from)
 	fmt.Fprintf(&b, "Delivered-To: %s\r\n", rcpt)
 	// RFC 5321 §4.4: "by" domain, "with" protocol, optional "id", "for".
-	fmt.Fprintf(&b, "Received: by %s with JMAP", a.name)
+	fmt.Fprintf(&b, "Received: by %s with %s", a.name, proto)
 	if id != "" {
 		fmt.Fprintf(&b, " id %s", id)
 	}

@@ -362,6 +362,12 @@ const maxCopiesInTx = 1 << 20
 // DeliverLocal in the delivering transaction, a larger one here, in one
 // commit. It runs before the transaction that delivers them.
 func (a *Agent) PrepareLocal(ctx context.Context, acct store.AccountID, from, id string, raw []byte, local map[string][]Target) ([]Copy, error) {
+	return a.PrepareReceived(ctx, acct, "JMAP", from, id, raw, local)
+}
+
+// PrepareReceived is PrepareLocal for a message that reached the server
+// by proto ("LMTP"), named in the copies' Received fields.
+func (a *Agent) PrepareReceived(ctx context.Context, acct store.AccountID, proto, from, id string, raw []byte, local map[string][]Target) ([]Copy, error) {
 	now := a.now()
 	base := store.BlobIDOf(raw)
 	var copies []Copy
@@ -369,7 +375,7 @@ func (a *Agent) PrepareLocal(ctx context.Context, acct store.AccountID, from, id
 	for rcpt, ts := range local {
 		for _, t := range ts {
 			copies = append(copies, Copy{Rcpt: rcpt, Target: t, up: up, n: len(up.in)})
-			trace := a.traceFields(from, t.Address, id, now, 0)
+			trace := a.traceFields(proto, from, t.Address, id, now, 0)
 			// The digests are worked out here rather than in the
 			// delivering transaction, where writers run in turn.
 			up.in = append(up.in, store.BlobInput{Type: "message/rfc822", Data: trace, Base: base,

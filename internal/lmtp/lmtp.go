@@ -174,7 +174,7 @@ func (ss *session) LMTPData(r io.Reader, status smtp.StatusCollector) error {
 	}
 	ctx := context.Background()
 	a := ss.s.opt.Agent
-	copies, err := a.PrepareLocal(ctx, store.SystemAccount, ss.from, id, raw, ss.rcpts)
+	copies, err := a.PrepareReceived(ctx, store.SystemAccount, "LMTP", ss.from, id, raw, ss.rcpts)
 	if err == nil {
 		_, err = ss.s.opt.Store.Update(ctx, func(tx store.Tx) error {
 			_, err := a.DeliverLocal(tx, copies, ss.from)
