@@ -92,11 +92,10 @@ func Open(opt Options) (*DB, error) {
 		WithValueThreshold(8 << 10).
 		// Memory: Badger's 256 MB block cache alone is near what a
 		// mid-size server should use; the operating system's page cache
-		// serves the rest. Memtables of 32 MB (not 64), at most three in
-		// memory (not five), halve the arena and the flush buffers; a
-		// memtable bounds one transaction (ErrTxnTooBig), and the
-		// committer splits a batch that outgrows it.
-		WithMemTableSize(32 << 20).
+		// serves the rest. Memtables stay at 64 MB, which bounds the size
+		// of one transaction (ErrTxnTooBig: an Email/import of 500
+		// messages with their full-text entries needs it), but at most
+		// three are kept in memory, not five.
 		WithNumMemtables(3).
 		WithBlockCacheSize(64 << 20).
 		// Value log files are preallocated: 128 MB ones instead of 1 GB
