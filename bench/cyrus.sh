@@ -182,11 +182,5 @@ until curl -sf -o /dev/null -L "http://127.0.0.1:$PORT/.well-known/jmap" -u "$us
 	sleep 0.1
 done
 
-"$JMAPLOAD" --session-url "http://127.0.0.1:$PORT/.well-known/jmap" \
-	--user "$user:$password" --seed "$SEED" \
-	--messages "$MESSAGES" --importers "$IMPORTERS" \
-	--clients "$CLIENTS" --duration "$DURATION" ${MIX:+--mix "$MIX"} \
-	--push "$PUSH" --push-duration "$PUSH_DURATION" \
-	--pid "$pid" --label "$NAME $(dpkg-query -W -f '${Version}' cyrus-imapd 2>/dev/null || echo 3.6)" \
-	--json "$OUT/$NAME.json" --html "$OUT/$NAME.html"
-echo "bench: wrote $OUT/$NAME.json and $OUT/$NAME.html"
+. "$(dirname "$0")/scenario.sh"
+run_scenario "$(dpkg-query -W -f '${Version}' cyrus-imapd 2>/dev/null || echo 3.6)"

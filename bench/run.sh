@@ -51,11 +51,5 @@ until curl -sf "http://127.0.0.1:$PORT/healthz" >/dev/null 2>&1; do
 	sleep 0.1
 done
 
-"$JMAPLOAD" --session-url "http://127.0.0.1:$PORT/.well-known/jmap" \
-	--user "$user:$password" --seed "$SEED" \
-	--messages "$MESSAGES" --importers "$IMPORTERS" \
-	--clients "$CLIENTS" --duration "$DURATION" ${MIX:+--mix "$MIX"} \
-	--push "$PUSH" --push-duration "$PUSH_DURATION" \
-	--pid "$pid" --label "$NAME $(git rev-parse --short HEAD 2>/dev/null || echo unknown)" \
-	--json "$OUT/$NAME.json" --html "$OUT/$NAME.html"
-echo "bench: wrote $OUT/$NAME.json and $OUT/$NAME.html"
+. "$(dirname "$0")/scenario.sh"
+run_scenario "$(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
