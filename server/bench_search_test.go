@@ -106,12 +106,7 @@ func BenchmarkTextSearch(b *testing.B) {
 		importBatch(b, alice, inbox, msgs, i)
 	}
 	importRate := float64(total) / time.Since(t0).Seconds()
-	// JMAPD_BENCH_SETTLE=30s waits before searching: right after a bulk
-	// import the store is still compacting what it wrote, and searches
-	// then measure that as much as themselves.
-	if d, err := time.ParseDuration(os.Getenv("JMAPD_BENCH_SETTLE")); err == nil {
-		time.Sleep(d)
-	}
+	settle()
 	// Words whose share of messages is closest to each class, among those
 	// that are no substring of another word (so the count is exact).
 	pick := func(share float64) []string {
