@@ -232,7 +232,7 @@ func (t *Type) get(ctx context.Context, c *Call) (any, error) {
 			if err != nil {
 				return err
 			}
-			b, err := json.Marshal(pick(obj, props))
+			b, err := json.Marshal(Pick(obj, props))
 			if err != nil {
 				return err
 			}
@@ -287,7 +287,9 @@ func (t *Type) get(ctx context.Context, c *Call) (any, error) {
 	return resp, nil
 }
 
-func pick(obj map[string]any, props []string) map[string]any {
+// Pick returns the properties props of obj, as /get lists them: a
+// property obj lacks is null.
+func Pick(obj map[string]any, props []string) map[string]any {
 	out := make(map[string]any, len(props))
 	for _, p := range props {
 		out[p] = obj[p]

@@ -233,6 +233,12 @@ func (t *Type) runQuery(ctx context.Context, tx store.Tx, acct store.AccountID, 
 	if err != nil {
 		return nil, err
 	}
+	return SortedIDs(all, f, cmp), nil
+}
+
+// SortedIDs returns the ids of the objects of all that f keeps, in cmp's
+// order (stable); it reorders all.
+func SortedIDs(all []map[string]any, f Filter, cmp func(a, b map[string]any) int) []string {
 	objs := all[:0]
 	for _, obj := range all {
 		if f(obj) {
@@ -244,7 +250,7 @@ func (t *Type) runQuery(ctx context.Context, tx store.Tx, acct store.AccountID, 
 	for i, o := range objs {
 		ids[i], _ = o["id"].(string)
 	}
-	return ids, nil
+	return ids
 }
 
 func (t *Type) query(ctx context.Context, c *Call) (any, error) {

@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"reflect"
 	"slices"
-	"sort"
 	"strings"
 	"time"
 	// The IANA time zone database, so that timeZone (RFC 9670 §2) can be
@@ -363,7 +362,7 @@ func principalGet(accts *Accounts) jmap.Handler {
 			}
 			resp.State = v.state(log)
 			emit := func(obj map[string]any) error {
-				b, err := json.Marshal(pickProps(obj, props))
+				b, err := json.Marshal(jmap.Pick(obj, props))
 				if err != nil {
 					return err
 				}
@@ -413,14 +412,6 @@ func principalGet(accts *Accounts) jmap.Handler {
 		}
 		return resp, nil
 	}
-}
-
-func pickProps(obj map[string]any, props []string) map[string]any {
-	out := make(map[string]any, len(props))
-	for _, p := range props {
-		out[p] = obj[p]
-	}
-	return out
 }
 
 // principalChangeSet reads the principals' change log after since for the
@@ -603,18 +594,7 @@ func principalResults(ctx context.Context, tx store.Tx, v *principalView, f jmap
 	if err != nil {
 		return nil, err
 	}
-	objs := all[:0]
-	for _, o := range all {
-		if f(o) {
-			objs = append(objs, o)
-		}
-	}
-	sort.SliceStable(objs, func(i, j int) bool { return cmp(objs[i], objs[j]) < 0 })
-	ids := make([]string, len(objs))
-	for i, o := range objs {
-		ids[i] = str(o["id"])
-	}
-	return ids, nil
+	return jmap.SortedIDs(all, f, cmp), nil
 }
 
 // principalQueryHandler is Principal/query (RFC 9670 §2.4), sortable by

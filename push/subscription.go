@@ -176,14 +176,7 @@ func (w *WebPush) subGet(ctx context.Context, c *jmap.Call) (any, error) {
 	}
 	list := []map[string]any{}
 	notFound := []string{}
-	pick := func(s *pushSub) {
-		full := s.wire()
-		m := make(map[string]any, len(props))
-		for _, p := range props {
-			m[p] = full[p]
-		}
-		list = append(list, m)
-	}
+	pick := func(s *pushSub) { list = append(list, jmap.Pick(s.wire(), props)) }
 	if args.IDs == nil {
 		ids := make([]string, 0, len(subs))
 		for id := range subs {
