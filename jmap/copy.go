@@ -43,11 +43,8 @@ func (t *Type) copy(ctx context.Context, c *Call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	to, err := c.Account(ctx, args.AccountID, t.Capability)
+	to, err := c.WritableAccount(ctx, args.AccountID, t.Capability)
 	if err != nil {
-		return nil, err
-	}
-	if err := writable(to); err != nil {
 		return nil, err
 	}
 	if len(args.Create.Keys) > c.Limits().MaxObjectsInSet {

@@ -119,6 +119,19 @@ func writable(a *Account) error {
 	return nil
 }
 
+// WritableAccount is Account for a method that writes: an account the
+// caller can change nothing in answers accountReadOnly.
+func (c *Call) WritableAccount(ctx context.Context, id string, capability string) (*Account, error) {
+	a, err := c.Account(ctx, id, capability)
+	if err != nil {
+		return nil, err
+	}
+	if err := writable(a); err != nil {
+		return nil, err
+	}
+	return a, nil
+}
+
 func (t *Type) set(ctx context.Context, c *Call) (any, error) {
 	var args SetArgs
 	if err := c.Decode(&args); err != nil {

@@ -80,12 +80,9 @@ func blobCopy(ctx context.Context, c *jmap.Call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	to, err := c.Account(ctx, args.AccountID, jmap.CapCore)
+	to, err := c.WritableAccount(ctx, args.AccountID, jmap.CapCore)
 	if err != nil {
 		return nil, err
-	}
-	if to.IsReadOnly {
-		return nil, jmap.NewMethodError(jmap.ErrAccountReadOnly, "")
 	}
 	resp := &blobCopyResponse{FromAccountID: args.FromAccountID, AccountID: args.AccountID}
 	for _, raw := range args.BlobIDs {
@@ -158,12 +155,9 @@ func blobUpload(ctx context.Context, c *jmap.Call) (any, error) {
 	if err := c.Decode(&args); err != nil {
 		return nil, err
 	}
-	acct, err := c.Account(ctx, args.AccountID, jmap.CapBlob)
+	acct, err := c.WritableAccount(ctx, args.AccountID, jmap.CapBlob)
 	if err != nil {
 		return nil, err
-	}
-	if acct.IsReadOnly {
-		return nil, jmap.NewMethodError(jmap.ErrAccountReadOnly, "")
 	}
 	if len(args.Create.Keys) > c.Limits().MaxObjectsInSet {
 		return nil, jmap.NewMethodError(jmap.ErrRequestTooLarge, "")

@@ -329,12 +329,9 @@ func emailImport(ctx context.Context, c *jmap.Call) (any, error) {
 	if args.Emails == nil {
 		return nil, jmap.InvalidArguments("emails is required")
 	}
-	acct, err := c.Account(ctx, args.AccountID, CapMail)
+	acct, err := c.WritableAccount(ctx, args.AccountID, CapMail)
 	if err != nil {
 		return nil, err
-	}
-	if acct.IsReadOnly {
-		return nil, jmap.NewMethodError(jmap.ErrAccountReadOnly, "")
 	}
 	if len(args.Emails) > c.Limits().MaxObjectsInSet {
 		return nil, jmap.NewMethodError(jmap.ErrRequestTooLarge, "")
@@ -653,12 +650,9 @@ func emailSet(ctx context.Context, c *jmap.Call) (any, error) {
 	if err := c.Decode(&args); err != nil {
 		return nil, err
 	}
-	acct, err := c.Account(ctx, args.AccountID, CapMail)
+	acct, err := c.WritableAccount(ctx, args.AccountID, CapMail)
 	if err != nil {
 		return nil, err
-	}
-	if acct.IsReadOnly {
-		return nil, jmap.NewMethodError(jmap.ErrAccountReadOnly, "")
 	}
 	if err := args.CheckSize(c.Limits()); err != nil {
 		return nil, err

@@ -26,12 +26,9 @@ func emailCopy(ctx context.Context, c *jmap.Call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	to, err := c.Account(ctx, args.AccountID, CapMail)
+	to, err := c.WritableAccount(ctx, args.AccountID, CapMail)
 	if err != nil {
 		return nil, err
-	}
-	if to.IsReadOnly {
-		return nil, jmap.NewMethodError(jmap.ErrAccountReadOnly, "")
 	}
 	if len(args.Create.Keys) > c.Limits().MaxObjectsInSet {
 		return nil, jmap.NewMethodError(jmap.ErrRequestTooLarge, fmt.Sprintf("at most %d objects", c.Limits().MaxObjectsInSet))

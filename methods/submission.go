@@ -640,12 +640,9 @@ func (s *sender) set(ctx context.Context, c *jmap.Call) (any, error) {
 	if err := c.Decode(&args); err != nil {
 		return nil, err
 	}
-	acct, err := c.Account(ctx, args.AccountID, CapSubmission)
+	acct, err := c.WritableAccount(ctx, args.AccountID, CapSubmission)
 	if err != nil {
 		return nil, err
-	}
-	if acct.IsReadOnly {
-		return nil, jmap.NewMethodError(jmap.ErrAccountReadOnly, "")
 	}
 	if err := args.CheckSize(c.Limits()); err != nil {
 		return nil, err
