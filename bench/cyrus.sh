@@ -11,15 +11,7 @@
 # `cyrus` user (its services refuse to run as root).
 set -eu
 
-JMAPLOAD=${JMAPLOAD:-bin/jmapload}
-MESSAGES=${MESSAGES:-100000}
-CLIENTS=${CLIENTS:-32}
-DURATION=${DURATION:-60s}
-IMPORTERS=${IMPORTERS:-4}
-PUSH=${PUSH:-100}
-PUSH_DURATION=${PUSH_DURATION:-10s}
-MIX=${MIX:-}
-SEED=${SEED:-1}
+. "$(dirname "$0")/scenario.sh"
 PORT=${PORT:-18490}
 IMAP_PORT=${IMAP_PORT:-$((PORT + 1))}
 OUT=${OUT:-bench/out}
@@ -182,5 +174,4 @@ until curl -sf -o /dev/null -L "http://127.0.0.1:$PORT/.well-known/jmap" -u "$us
 	sleep 0.1
 done
 
-. "$(dirname "$0")/scenario.sh"
 run_scenario "$(dpkg-query -W -f '${Version}' cyrus-imapd 2>/dev/null || echo 3.6)"

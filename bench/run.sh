@@ -1,19 +1,11 @@
 #!/bin/sh
 # Runs the standard jmapload scenario against a fresh jmapd on loopback and
 # writes the JSON and HTML reports to $OUT. `make bench` calls it; the
-# variables below override the scenario (MESSAGES=2000 DURATION=10s ...).
+# variables of bench/scenario.sh override the scenario (MESSAGES=2000 DURATION=10s ...).
 set -eu
 
 JMAPD=${JMAPD:-bin/jmapd}
-JMAPLOAD=${JMAPLOAD:-bin/jmapload}
-MESSAGES=${MESSAGES:-100000}
-CLIENTS=${CLIENTS:-32}
-DURATION=${DURATION:-60s}
-IMPORTERS=${IMPORTERS:-4}
-PUSH=${PUSH:-100}
-PUSH_DURATION=${PUSH_DURATION:-10s}
-MIX=${MIX:-}
-SEED=${SEED:-1}
+. "$(dirname "$0")/scenario.sh"
 PORT=${PORT:-18480}
 OUT=${OUT:-bench/out}
 NAME=${NAME:-jmapd}
@@ -51,5 +43,4 @@ until curl -sf "http://127.0.0.1:$PORT/healthz" >/dev/null 2>&1; do
 	sleep 0.1
 done
 
-. "$(dirname "$0")/scenario.sh"
 run_scenario "$(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
