@@ -180,31 +180,22 @@ func uploaderKey(acct store.AccountID, id store.BlobID, who store.PrincipalID) s
 	return "upl\x00" + string(acct) + "\x00" + string(id) + "\x00" + string(who)
 }
 
-// noteUpload records, in a shared account, who uploaded blob id, so that
-// they (and no other grantee) may read it before anything references it.
-// The owner's own uploads need no record: the owner reads every blob of
-// the account.
-func noteUpload(tx store.Tx, acct store.AccountID, who store.PrincipalID, id store.BlobID) error {
-	if store.AccountID(who) == acct {
-		return nil
-	}
-	return tx.PutMeta(uploaderKey(acct, id, who), []byte{1})
-}
-
-// NoteUpload is noteUpload of several blobs in a transaction of its own,
-// for uploads made outside one (the upload endpoint, Blob/upload,
-// Blob/copy).
+// NoteUpload records, in a shared account, who uploaded the blobs ids, so
+// that they (and no other grantee) may read them before anything
+// references them; for the upload endpoint.
 func (a *Accounts) NoteUpload(ctx context.Context, acct store.AccountID, who store.PrincipalID, ids ...store.BlobID) error {
 	return noteUploads(ctx, a.st, acct, who, ids...)
 }
 
+// noteUploads is NoteUpload for Blob/upload and Blob/copy. The owner's own
+// uploads need no record: the owner reads every blob of the account.
 func noteUploads(ctx context.Context, st store.Store, acct store.AccountID, who store.PrincipalID, ids ...store.BlobID) error {
 	if store.AccountID(who) == acct || len(ids) == 0 {
 		return nil
 	}
 	_, err := st.Update(ctx, func(tx store.Tx) error {
 		for _, id := range ids {
-			if err := noteUpload(tx, acct, who, id); err != nil {
+			if err := tx.PutMeta(uploaderKey(acct, id, who), []byte{1}); err != nil {
 				return err
 			}
 		}
