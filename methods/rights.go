@@ -211,6 +211,12 @@ func checkBlob(ctx context.Context, tx store.Tx, acct store.AccountID, id store.
 	if err != nil {
 		return err
 	}
+	return mayReadBlob(tx, a, acct, id)
+}
+
+// mayReadBlob answers store.ErrNotFound unless a lets its holder read the
+// blob.
+func mayReadBlob(tx store.Tx, a *acl.Access, acct store.AccountID, id store.BlobID) error {
 	ok, err := blobReadable(tx, a, acct, id)
 	if err != nil {
 		return err
@@ -245,14 +251,7 @@ func (a *Accounts) OpenBlob(ctx context.Context, acct store.AccountID, id store.
 		if err != nil {
 			return err
 		}
-		ok, err := blobReadable(tx, access, acct, id)
-		if err != nil {
-			return err
-		}
-		if !ok {
-			return store.ErrNotFound
-		}
-		return nil
+		return mayReadBlob(tx, access, acct, id)
 	})
 	if err != nil {
 		return store.BlobInfo{}, nil, err
