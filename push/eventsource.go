@@ -119,7 +119,7 @@ func (e *Endpoints) eventSource(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithCancel(r.Context())
 	defer cancel()
 	caller := jmap.CallerFrom(ctx)
-	// Tracked, so that Revalidate ends it; Close ends it through e.done.
+	// Tracked, so that Close and Revalidate end it.
 	st := &esStream{cancel: cancel, caller: caller}
 	if !e.track(st) {
 		return
