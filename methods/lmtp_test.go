@@ -149,8 +149,8 @@ func TestLMTP_DeliversInbound(t *testing.T) {
 	}
 }
 
-// Bad input: an oversized message is refused whole (552) and nothing is
-// delivered; a message without recipients cannot be sent.
+// Bad input: an oversized message is refused whole (552), a text that is
+// not a message too (554), and nothing is delivered.
 func TestLMTP_RefusesTooLarge(t *testing.T) {
 	t.Parallel()
 	srv := jmaptest.Start(t, withLMTP, func(c *config.Config) { c.LMTP.MaxSize = 10_000 })
@@ -175,6 +175,14 @@ func TestLMTP_RefusesTooLarge(t *testing.T) {
 	}
 	if got := inbox(t, a); len(got) != 0 {
 		t.Errorf("the oversized message was delivered: %v", got)
+	}
+	// Something with no header section is no message: refused for good.
+	_, data := lmtpSend(t, lc, "x@remote.test", []string{a.Email}, "no header here, only text\r\n")
+	if st := data[a.Email]; st == nil || st.Code != 554 {
+		t.Errorf("a text that is not a message: %v, want 554", st)
+	}
+	if got := inbox(t, a); len(got) != 0 {
+		t.Errorf("the non-message was delivered: %v", got)
 	}
 }
 

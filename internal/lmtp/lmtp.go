@@ -24,6 +24,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/jmapd/jmapd/internal/delivery"
+	"github.com/jmapd/jmapd/internal/mime"
 	"github.com/jmapd/jmapd/store"
 )
 
@@ -169,12 +170,12 @@ func (ss *session) LMTPData(r io.Reader, status smtp.StatusCollector) error {
 	if len(ss.rcpts) == 0 {
 		return &smtp.SMTPError{Code: 503, EnhancedCode: smtp.EnhancedCode{5, 5, 1}, Message: "no valid recipients"}
 	}
-	if _, err := delivery.NewParsed(raw); err != nil {
-		return &smtp.SMTPError{Code: 554, EnhancedCode: smtp.EnhancedCode{5, 6, 0}, Message: "the message cannot be parsed"}
-	}
 	ctx := context.Background()
 	a := ss.s.opt.Agent
 	copies, err := a.PrepareReceived(ctx, store.SystemAccount, "LMTP", ss.from, id, raw, ss.rcpts)
+	if errors.Is(err, mime.ErrNotMessage) {
+		return &smtp.SMTPError{Code: 554, EnhancedCode: smtp.EnhancedCode{5, 6, 0}, Message: "the message cannot be parsed"}
+	}
 	if err == nil {
 		_, err = ss.s.opt.Store.Update(ctx, func(tx store.Tx) error {
 			_, err := a.DeliverLocal(tx, copies, ss.from)
