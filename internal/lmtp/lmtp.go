@@ -136,7 +136,7 @@ func (ss *session) Rcpt(to string, _ *smtp.RcptOptions) error {
 		var local bool
 		err := ss.s.opt.Store.View(context.Background(), func(tx store.Tx) error {
 			var err error
-			targets, local, err = delivery.Resolve(tx, addr)
+			targets, local, err = ss.s.opt.Agent.Resolve(tx, addr)
 			return err
 		})
 		if err != nil {
