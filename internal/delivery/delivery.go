@@ -156,15 +156,9 @@ func (a *Agent) Now() time.Time { return a.now() }
 const maxGroupDepth = 8
 
 // Resolve returns the accounts mail to addr goes into, and local false
-// when no principal of this server has the address. It reads every
-// principal to find the company groups; Agent.Resolve keeps them between
-// calls.
-func Resolve(tx store.Tx, addr string) (targets []Target, local bool, err error) {
-	return resolve(tx, addr, func() ([]*store.Principal, error) { return companyGroups(tx) })
-}
-
-// Resolve is Resolve with the company groups taken from the agent's cache,
-// which holds while the principal records keep their state.
+// when no principal of this server has the address. The company groups
+// come from the agent's cache, which holds while the principal records
+// keep their state.
 func (a *Agent) Resolve(tx store.Tx, addr string) (targets []Target, local bool, err error) {
 	return resolve(tx, addr, func() ([]*store.Principal, error) { return a.companies.get(tx) })
 }
