@@ -6,6 +6,7 @@ import (
 	"slices"
 	"testing"
 	"testing/fstest"
+	"time"
 )
 
 func TestParentOf_CommWithSpacesAndParens(t *testing.T) {
@@ -49,11 +50,9 @@ func TestChildren_FromProcStat(t *testing.T) {
 // TestReadRSS_CountsChildren: a server that forks (Cyrus) is measured with
 // its children; a process with none is measured alone.
 func TestReadRSS_CountsChildren(t *testing.T) {
-	alone, ok := readStatus(os.Getpid())
-	if !ok || alone.RSSKB == 0 {
-		t.Fatalf("own status: %+v %v", alone, ok)
-	}
-	cmd := exec.Command("sleep", "10")
+	// The parent measured is an idle shell with an idle child, not this
+	// test process, whose own memory moves between two readings.
+	cmd := exec.Command("sh", "-c", "sleep 10 & wait")
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("cannot start a child: %v", err)
 	}
@@ -61,15 +60,29 @@ func TestReadRSS_CountsChildren(t *testing.T) {
 		_ = cmd.Process.Kill()
 		_ = cmd.Wait()
 	}()
-	child, ok := readStatus(cmd.Process.Pid)
+	parent := cmd.Process.Pid
+	var kid int
+	for deadline := time.Now().Add(5 * time.Second); kid == 0 && time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		if ks := children(os.DirFS("/proc"))[parent]; len(ks) > 0 {
+			kid = ks[0]
+		}
+	}
+	if kid == 0 {
+		t.Fatal("the shell started no child")
+	}
+	alone, ok := readStatus(parent)
+	if !ok || alone.RSSKB == 0 {
+		t.Fatalf("the shell's status: %+v %v", alone, ok)
+	}
+	child, ok := readStatus(kid)
 	if !ok {
 		t.Fatal("cannot read the child's status")
 	}
-	got := ReadRSS(os.Getpid())
+	got := ReadRSS(parent)
 	if got.Procs < 2 || got.RSSKB < alone.RSSKB+child.RSSKB/2 || got.PSSKB < alone.PSSKB || child.PSSKB == 0 {
-		t.Errorf("ReadRSS = %+v; self alone %+v, child %+v", got, alone, child)
+		t.Errorf("ReadRSS = %+v; shell alone %+v, child %+v", got, alone, child)
 	}
-	if c := ReadRSS(cmd.Process.Pid); c.Procs != 0 || c.RSSKB == 0 {
+	if c := ReadRSS(kid); c.Procs != 0 || c.RSSKB == 0 {
 		t.Errorf("a process without children: %+v", c)
 	}
 }
