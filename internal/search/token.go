@@ -11,6 +11,7 @@
 package search
 
 import (
+	"strings"
 	"unicode"
 	"unicode/utf8"
 )
@@ -39,115 +40,174 @@ func isWord(r rune) bool {
 	return unicode.IsLetter(r) || unicode.IsDigit(r) || unicode.IsMark(r)
 }
 
+// asciiClass tells, for each octet below utf8.RuneSelf, whether it
+// divides words (0), is a lower-case letter or digit (1), or is an
+// upper-case letter (2).
+var asciiClass = func() (t [utf8.RuneSelf]uint8) {
+	for c := '0'; c <= '9'; c++ {
+		t[c] = 1
+	}
+	for c := 'a'; c <= 'z'; c++ {
+		t[c] = 1
+	}
+	for c := 'A'; c <= 'Z'; c++ {
+		t[c] = 2
+	}
+	return t
+}()
+
 // Tokens calls yield with each token of text, in order, with repeats,
 // until yield returns false. A token that is already lower case in text is
 // a substring of text, not a copy: a caller that keeps tokens while text
 // may be large should clone them (strings.Clone).
 func Tokens(text string, yield func(tok string) bool) {
-	// The current word is text[ws:ws+n] while lowered is false; once a
-	// rune changes case, or is left out by the length cut, the word is
-	// built in buf instead.
-	inWord, lowered := false, false
-	ws, n := 0, 0
-	var buf []byte
+	var buf []byte // a word being lowered or cut
 	var run []rune // an unspaced run, lower-cased
-	flushWord := func() bool {
-		if !inWord {
-			return true
-		}
-		inWord = false
-		if lowered {
-			return yield(string(buf))
-		}
-		return yield(text[ws : ws+n])
-	}
-	flushRun := func() bool {
-		defer func() { run = run[:0] }()
-		if len(run) == 1 {
-			return yield(string(run))
-		}
-		for i := 0; i+1 < len(run); i++ {
-			if !yield(string(run[i : i+2])) {
-				return false
-			}
-		}
-		return true
-	}
 	for i := 0; i < len(text); {
 		c := text[i]
-		if c < utf8.RuneSelf {
-			// ASCII: letters and digits are words, the rest divides.
-			lc := c
-			if 'A' <= c && c <= 'Z' {
-				lc = c + 'a' - 'A'
-			} else if !('a' <= c && c <= 'z' || '0' <= c && c <= '9') {
-				if !flushWord() {
-					return
-				}
-				if len(run) > 0 && !flushRun() {
-					return
-				}
-				i++
-				continue
-			}
-			if len(run) > 0 && !flushRun() {
-				return
-			}
-			if !inWord {
-				inWord, lowered, ws, n = true, false, i, 0
-			}
-			fits := n+1 <= MaxTokenBytes
-			if !lowered && (lc != c || !fits) {
-				buf, lowered = append(buf[:0], text[ws:ws+n]...), true
-			}
-			if fits {
-				if lowered {
-					buf = append(buf, lc)
-				}
-				n++
-			}
+		if c < utf8.RuneSelf && asciiClass[c] == 0 {
 			i++
 			continue
 		}
-		r, size := utf8.DecodeRuneInString(text[i:])
-		switch {
-		case isUnspaced(r) && isWord(r):
-			if !flushWord() {
-				return
-			}
-			run = append(run, unicode.ToLower(r))
-		case isWord(r):
-			if len(run) > 0 && !flushRun() {
-				return
-			}
-			if !inWord {
-				inWord, lowered, ws, n = true, false, i, 0
-			}
-			lr := unicode.ToLower(r)
-			ls := utf8.RuneLen(lr)
-			fits := n+ls <= MaxTokenBytes
-			if !lowered && (lr != r || !fits) {
-				buf, lowered = append(buf[:0], text[ws:ws+n]...), true
-			}
-			if fits {
-				if lowered {
-					buf = utf8.AppendRune(buf, lr)
+		start := i
+		if c < utf8.RuneSelf {
+			// A word that starts in ASCII: most words of most mail are
+			// ASCII throughout, and need neither decoding nor a copy.
+			upper := false
+			for i < len(text) {
+				k := uint8(3)
+				if c := text[i]; c < utf8.RuneSelf {
+					k = asciiClass[c]
 				}
-				n += ls
+				if k == 0 || k == 3 {
+					break
+				}
+				upper = upper || k == 2
+				i++
 			}
-		default:
-			if !flushWord() {
-				return
+			if i == len(text) || text[i] < utf8.RuneSelf {
+				var tok string
+				switch {
+				case !upper && i-start <= MaxTokenBytes:
+					tok = text[start:i]
+				default:
+					buf = buf[:0]
+					for _, c := range []byte(text[start:min(i, start+MaxTokenBytes)]) {
+						if 'A' <= c && c <= 'Z' {
+							c += 'a' - 'A'
+						}
+						buf = append(buf, c)
+					}
+					tok = string(buf)
+				}
+				if !yield(tok) {
+					return
+				}
+				continue
 			}
-			if len(run) > 0 && !flushRun() {
-				return
+			// A non-ASCII octet: the word may go on in another script.
+			r, _ := utf8.DecodeRuneInString(text[i:])
+			if !isWord(r) || isUnspaced(r) {
+				if !yield(lowerASCII(text[start:i], &buf)) {
+					return
+				}
+				continue
 			}
+		} else {
+			r, size := utf8.DecodeRuneInString(text[i:])
+			if !isWord(r) {
+				i += size
+				continue
+			}
+			if isUnspaced(r) {
+				run = run[:0]
+				for i < len(text) {
+					r, size := utf8.DecodeRuneInString(text[i:])
+					if r < utf8.RuneSelf || !isUnspaced(r) || !isWord(r) {
+						break
+					}
+					run = append(run, unicode.ToLower(r))
+					i += size
+				}
+				if !yieldRun(run, yield) {
+					return
+				}
+				continue
+			}
+		}
+		// A word with a non-ASCII rune, from start: each rune lowered and
+		// kept while it fits.
+		var tok string
+		tok, i = word(text, start, &buf)
+		if !yield(tok) {
+			return
+		}
+	}
+}
+
+// lowerASCII returns the ASCII word w lower-cased and cut to
+// MaxTokenBytes, building it in buf only when it must change.
+func lowerASCII(w string, buf *[]byte) string {
+	if len(w) <= MaxTokenBytes && strings.IndexFunc(w, func(r rune) bool { return 'A' <= r && r <= 'Z' }) < 0 {
+		return w
+	}
+	b := (*buf)[:0]
+	for _, c := range []byte(w[:min(len(w), MaxTokenBytes)]) {
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		b = append(b, c)
+	}
+	*buf = b
+	return string(b)
+}
+
+// word reads the word that starts at text[start] and holds a non-ASCII
+// rune, up to the first rune that is no word character or is unspaced. It
+// returns the token, a substring of text when lowering and cutting change
+// nothing, and the index after the word.
+func word(text string, start int, buf *[]byte) (string, int) {
+	b := (*buf)[:0]
+	same := true // b equals text[start:i]
+	i := start
+	for i < len(text) {
+		r, size := rune(text[i]), 1
+		if r >= utf8.RuneSelf {
+			r, size = utf8.DecodeRuneInString(text[i:])
+			if !isWord(r) || isUnspaced(r) {
+				break
+			}
+		} else if asciiClass[r] == 0 {
+			break
+		}
+		lr := unicode.ToLower(r)
+		if n := utf8.RuneLen(lr); len(b)+n <= MaxTokenBytes {
+			b = utf8.AppendRune(b, lr)
+			same = same && lr == r
+		} else {
+			same = false
 		}
 		i += size
 	}
-	if flushWord() && len(run) > 0 {
-		flushRun()
+	*buf = b
+	if same {
+		return text[start:i], i
 	}
+	return string(b), i
+}
+
+// yieldRun yields the overlapping bigrams of an unspaced run, or its lone
+// rune.
+func yieldRun(run []rune, yield func(string) bool) bool {
+	if len(run) == 1 {
+		return yield(string(run))
+	}
+	for i := 0; i+1 < len(run); i++ {
+		if !yield(string(run[i : i+2])) {
+			return false
+		}
+	}
+	return true
 }
 
 // All returns the tokens of text, with repeats.
