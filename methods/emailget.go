@@ -1,6 +1,7 @@
 package methods
 
 import (
+	"bytes"
 	"context"
 	"encoding/hex"
 	"encoding/json"
@@ -332,6 +333,7 @@ func emailGet(ctx context.Context, c *jmap.Call) (any, error) {
 	var ids []string
 	resp := &jmap.GetResponse{AccountID: args.AccountID, List: []json.RawMessage{}, NotFound: []string{}}
 	var records []*emailRecord
+	var raws []*loadedEmail
 	err = c.Store().View(ctx, func(tx store.Tx) error {
 		st, err := tx.State(acct.ID, "Email")
 		if err != nil {
@@ -362,11 +364,35 @@ func emailGet(ctx context.Context, c *jmap.Call) (any, error) {
 				unique = append(unique, raw)
 			}
 		}
+		if !needMessage {
+			access, err := callAccess(c, tx, acct.ID)
+			if err != nil {
+				return err
+			}
+			if access.Owner {
+				raws, resp.NotFound, err = loadRawEmails(tx, c, acct.ID, unique)
+				return err
+			}
+		}
 		records, resp.NotFound, err = loadEmails(tx, c, acct.ID, unique)
 		return err
 	})
 	if err != nil {
 		return nil, err
+	}
+	if raws != nil {
+		// The owner's answer is copied from the records (emailraw.go).
+		sorted := sortedProps(plain)
+		size := 0
+		for _, r := range raws {
+			size += len(r.raw.b)
+		}
+		return jmap.EncodeGetResponseItems(resp, len(raws), size, func(b []byte, i int) []byte {
+			if r := raws[i]; r.record == nil {
+				return appendRawEmailProps(b, &r.raw, sorted)
+			}
+			return appendEmailProps(b, raws[i].record, sorted)
+		}), nil
 	}
 	if !needMessage {
 		// Every property is in the record: written straight from it.
@@ -617,4 +643,52 @@ func loadEmails(tx store.Tx, c *jmap.Call, acct store.AccountID, raws []string) 
 		records = append(records, e)
 	}
 	return records, notFound, nil
+}
+
+// loadedEmail is a stored email record as the owner's Email/get reads it:
+// its bytes with their members found, or, for a record not in the form
+// scanRawEmail knows, the decoded record.
+type loadedEmail struct {
+	raw    rawEmail
+	record *emailRecord
+}
+
+// loadRawEmails reads the records of the emails raws names, for the owner
+// of acct, who sees every email whole; like loadEmails, ids that name no
+// email are returned as notFound.
+func loadRawEmails(tx store.Tx, c *jmap.Call, acct store.AccountID, raws []string) (out []*loadedEmail, notFound []string, err error) {
+	notFound = []string{}
+	out = make([]*loadedEmail, 0, len(raws))
+	for _, raw := range raws {
+		id, ok := c.ResolveID(raw)
+		if !ok {
+			notFound = append(notFound, raw)
+			continue
+		}
+		var b []byte
+		if v, ok := tx.(recordViewer); ok {
+			err = v.ViewRecord(acct, "Email", id, func(rec []byte) error {
+				b = bytes.Clone(rec)
+				return nil
+			})
+		} else {
+			b, err = tx.Get(acct, "Email", id)
+		}
+		if errors.Is(err, store.ErrNotFound) {
+			notFound = append(notFound, raw)
+			continue
+		} else if err != nil {
+			return nil, nil, err
+		}
+		l := &loadedEmail{}
+		if !scanRawEmail(b, &l.raw) {
+			var e emailRecord
+			if err := decodeEmailRecord(b, &e); err != nil {
+				return nil, nil, fmt.Errorf("email %s: %w", id, err)
+			}
+			l.record = &e
+		}
+		out = append(out, l)
+	}
+	return out, notFound, nil
 }
