@@ -42,19 +42,26 @@ func scanRawEmail(b []byte, r *rawEmail) bool {
 	if len(b) < 2 || b[0] != '{' || b[len(b)-1] != '}' || len(b) > 1<<30 {
 		return false
 	}
+	next := 0
 	for i := 1; ; {
 		end, ok := skipString(b, i)
 		if !ok || end >= len(b) || b[end] != ':' {
 			return false
 		}
 		name := b[i+1 : end-1]
-		if bytes.IndexByte(name, '\\') >= 0 {
+		// json.Marshal writes the members in the order of the struct's
+		// fields: the next one is most likely the field after the last.
+		f := next
+		if f >= len(recordFields) || string(name) != recordFields[f] {
+			var known bool
+			if f, known = recordFieldIndex[string(name)]; !known {
+				return false
+			}
+		}
+		if r.at[f][1] != 0 {
 			return false
 		}
-		f, known := recordFieldIndex[string(name)]
-		if !known || r.at[f][1] != 0 {
-			return false
-		}
+		next = f + 1
 		start := end + 1
 		if end, ok = skipValue(b, start); !ok || end >= len(b) {
 			return false
@@ -79,39 +86,38 @@ func scanRawEmail(b []byte, r *rawEmail) bool {
 	}
 }
 
+// stringStop marks the octets a scan of a string's content stops at: its
+// closing quote, an escape, or a control character, which JSON forbids
+// unescaped.
+var stringStop = func() (t [256]bool) {
+	for c := range 0x20 {
+		t[c] = true
+	}
+	t['"'], t['\\'] = true, true
+	return t
+}()
+
 // skipString returns the index after the JSON string that starts at b[i].
 func skipString(b []byte, i int) (int, bool) {
 	if i >= len(b) || b[i] != '"' {
 		return 0, false
 	}
-	for j := i + 1; j < len(b); {
-		k := bytes.IndexByte(b[j:], '"')
-		if k < 0 {
-			return 0, false
+	for j := i + 1; j < len(b); j++ {
+		c := b[j]
+		if !stringStop[c] {
+			continue
 		}
-		seg := b[j : j+k]
-		if bytes.IndexByte(seg, '\\') < 0 {
-			for _, c := range seg {
-				if c < 0x20 {
-					return 0, false
-				}
-			}
-			return j + k + 1, true
-		}
-		// An escape before the quote: step over escapes one by one.
-		for ; j < len(b); j++ {
-			switch c := b[j]; {
-			case c == '\\':
-				n := escapeLen(b[j:])
-				if n == 0 {
-					return 0, false
-				}
-				j += n - 1
-			case c == '"':
-				return j + 1, true
-			case c < 0x20:
+		switch {
+		case c == '"':
+			return j + 1, true
+		case c == '\\':
+			n := escapeLen(b[j:])
+			if n == 0 {
 				return 0, false
 			}
+			j += n - 1
+		default:
+			return 0, false
 		}
 	}
 	return 0, false

@@ -136,3 +136,14 @@ func FuzzRawEmailProps(f *testing.F) {
 		}
 	})
 }
+
+func BenchmarkScanRawEmail(b *testing.B) {
+	rec, _ := marshalEmail(sampleRecord())
+	b.SetBytes(int64(len(rec)))
+	var r rawEmail
+	for b.Loop() {
+		if !scanRawEmail(rec, &r) {
+			b.Fatal("refused")
+		}
+	}
+}
