@@ -152,6 +152,9 @@ func (c *Call) SetMemo(key, v any) {
 type requestRun struct {
 	created map[string]string
 	prev    []*previousResponse
+	// own is the caller's own account once a call of the request looked
+	// it up: what it says depends on nothing a method call changes.
+	own *Account
 }
 
 // Registry returns the registry running the call.
@@ -193,12 +196,22 @@ func (c *Call) account(ctx context.Context, id, capability string, notFound, not
 	if id == "" {
 		return nil, InvalidArguments("accountId is required")
 	}
-	a, err := c.reg.Accounts.Lookup(ctx, c.Caller, store.AccountID(id))
-	if errors.Is(err, store.ErrNotFound) {
-		return nil, NewMethodError(notFound, "")
-	}
-	if err != nil {
-		return nil, err
+	var a *Account
+	own := c.req != nil && c.Caller != nil && store.AccountID(c.Caller.Principal) == store.AccountID(id)
+	if own && c.req.own != nil {
+		a = c.req.own
+	} else {
+		var err error
+		a, err = c.reg.Accounts.Lookup(ctx, c.Caller, store.AccountID(id))
+		if errors.Is(err, store.ErrNotFound) {
+			return nil, NewMethodError(notFound, "")
+		}
+		if err != nil {
+			return nil, err
+		}
+		if own {
+			c.req.own = a
+		}
 	}
 	// Every account supports the core methods (Blob/copy) without listing
 	// the core capability among its accountCapabilities.

@@ -76,6 +76,18 @@ type previousResponse struct {
 	decoded      any
 }
 
+// topMember serves the common path "/name" (say "/ids" of a query) from
+// the response's JSON as it is, without decoding it; ok is false for any
+// other path, and for a member it cannot find, which ResolvePointer then
+// looks for and explains.
+func topMember(args []byte, path string) ([]byte, bool) {
+	name, ok := strings.CutPrefix(path, "/")
+	if !ok || name == "" || strings.ContainsAny(name, "/~*\\\"") {
+		return nil, false
+	}
+	return Member(args, name)
+}
+
 // resolveReferences replaces every "#name" argument holding a
 // ResultReference with the value it points to (RFC 8620 §3.7).
 func resolveReferences(args json.RawMessage, prev []*previousResponse) (json.RawMessage, *MethodError) {
@@ -116,18 +128,20 @@ func resolveReferences(args json.RawMessage, prev []*previousResponse) (json.Raw
 		if target == nil || target.name != ref.Name {
 			return nil, NewMethodError(ErrInvalidResultReference, fmt.Sprintf("no %s response with call id %q", ref.Name, ref.ResultOf))
 		}
-		if target.decoded == nil {
-			if err := json.Unmarshal(target.args, &target.decoded); err != nil {
-				return nil, NewMethodError(ErrInvalidResultReference, "the referenced response cannot be read")
+		b, ok := topMember(target.args, ref.Path)
+		if !ok {
+			if target.decoded == nil {
+				if err := json.Unmarshal(target.args, &target.decoded); err != nil {
+					return nil, NewMethodError(ErrInvalidResultReference, "the referenced response cannot be read")
+				}
 			}
-		}
-		val, err := ResolvePointer(target.decoded, ref.Path)
-		if err != nil {
-			return nil, NewMethodError(ErrInvalidResultReference, err.Error())
-		}
-		b, err := json.Marshal(val)
-		if err != nil {
-			return nil, NewMethodError(ErrInvalidResultReference, err.Error())
+			val, err := ResolvePointer(target.decoded, ref.Path)
+			if err != nil {
+				return nil, NewMethodError(ErrInvalidResultReference, err.Error())
+			}
+			if b, err = json.Marshal(val); err != nil {
+				return nil, NewMethodError(ErrInvalidResultReference, err.Error())
+			}
 		}
 		delete(m, k)
 		m[name] = b

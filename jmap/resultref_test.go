@@ -263,13 +263,22 @@ func TestResolveReferences_Deterministic(t *testing.T) {
 		args: json.RawMessage(`{"ref":{"resultOf":"t0","name":"Foo/get","path":"/v"},"v":"deep"}`)}
 	args := json.RawMessage(`{"##x":{"resultOf":"t0","name":"Foo/get","path":"/ref"},"a":1,"b":2,"c":3,"d":4,"e":5,"f":6,"g":7,"h":8}`)
 	want := `{"#x":{"name":"Foo/get","path":"/v","resultOf":"t0"},"a":1,"b":2,"c":3,"d":4,"e":5,"f":6,"g":7,"h":8}`
+	var first json.RawMessage
 	for i := range 200 {
 		got, merr := resolveReferences(args, []*previousResponse{inner})
 		if merr != nil {
 			t.Fatalf("run %d: %v", i, merr)
 		}
-		if string(got) != want {
-			t.Fatalf("run %d: resolved = %s, want %s", i, got, want)
+		if i == 0 {
+			// The value referred to keeps its members as the response
+			// wrote them; the same JSON as want.
+			if !reflect.DeepEqual(mustDecode(t, string(got)), mustDecode(t, want)) {
+				t.Fatalf("resolved = %s, want %s", got, want)
+			}
+			first = got
+		}
+		if string(got) != string(first) {
+			t.Fatalf("run %d: resolved = %s, run 0 = %s", i, got, first)
 		}
 	}
 }
@@ -393,4 +402,36 @@ func oracleTokens(v any, tokens []string) (any, bool) {
 		return oracleTokens(cur[n], rest)
 	}
 	return nil, false
+}
+
+// Member finds a top-level member of compact JSON the server wrote, and
+// nothing inside strings or nested values.
+func TestMember(t *testing.T) {
+	obj := []byte(`{"accountId":"a","ids":["x","y"],"nested":{"ids":1},"s":"\"ids\":2","n":-1.5e3,"t":true}`)
+	for name, want := range map[string]string{"ids": `["x","y"]`, "accountId": `"a"`, "n": `-1.5e3`, "t": `true`, "nested": `{"ids":1}`} {
+		if got, ok := Member(obj, name); !ok || string(got) != want {
+			t.Errorf("Member(%q) = %s, %v; want %s", name, got, ok, want)
+		}
+	}
+	for _, name := range []string{"missing", "x"} {
+		if got, ok := Member(obj, name); ok {
+			t.Errorf("Member(%q) = %s, want none", name, got)
+		}
+	}
+	for _, bad := range []string{``, `{}`, `[]`, `{"a":}`, `{"a":1`, `{"a" : 1}`, `{"a":tru}`} {
+		if got, ok := Member([]byte(bad), "a"); ok {
+			t.Errorf("Member(%q) = %s, want none", bad, got)
+		}
+	}
+}
+
+// FuzzMember: what Member returns of any input is valid JSON.
+func FuzzMember(f *testing.F) {
+	f.Add([]byte(`{"ids":["a","b"],"total":2}`), "ids")
+	f.Add([]byte(`{"a":{"b":[1,{"c":"\u00e9\n"}]},"ids":null}`), "a")
+	f.Fuzz(func(t *testing.T, obj []byte, name string) {
+		if v, ok := Member(obj, name); ok && !json.Valid(v) {
+			t.Fatalf("Member(%q, %q) = %q, not JSON", obj, name, v)
+		}
+	})
 }

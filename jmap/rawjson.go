@@ -1,0 +1,193 @@
+package jmap
+
+import "bytes"
+
+// Scanning of compact JSON without decoding it, for JSON the server wrote
+// itself: a stored record, an earlier response of the same request.
+
+// stringStop marks the octets a scan of a string's content stops at: its
+// closing quote, an escape, or a control character, which JSON forbids
+// unescaped.
+var stringStop = func() (t [256]bool) {
+	for c := range 0x20 {
+		t[c] = true
+	}
+	t['"'], t['\\'] = true, true
+	return t
+}()
+
+// SkipString returns the index after the JSON string that starts at b[i],
+// and false when none starts there.
+func SkipString(b []byte, i int) (int, bool) {
+	if i >= len(b) || b[i] != '"' {
+		return 0, false
+	}
+	for j := i + 1; j < len(b); j++ {
+		c := b[j]
+		if !stringStop[c] {
+			continue
+		}
+		switch {
+		case c == '"':
+			return j + 1, true
+		case c == '\\':
+			n := escapeLen(b[j:])
+			if n == 0 {
+				return 0, false
+			}
+			j += n - 1
+		default:
+			return 0, false
+		}
+	}
+	return 0, false
+}
+
+// escapeLen returns the length of the JSON escape at the start of b, or 0
+// when it is none.
+func escapeLen(b []byte) int {
+	if len(b) < 2 {
+		return 0
+	}
+	switch b[1] {
+	case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+		return 2
+	case 'u':
+		if len(b) < 6 {
+			return 0
+		}
+		for _, c := range b[2:6] {
+			if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F') {
+				return 0
+			}
+		}
+		return 6
+	}
+	return 0
+}
+
+// SkipValue returns the index after the compact JSON value (no white
+// space outside strings) that starts at b[i], checking its grammar on the
+// way, and false when none starts there. It is for JSON the server wrote
+// itself (json.Marshal's form), read without decoding it.
+func SkipValue(b []byte, i int) (int, bool) { return skipNested(b, i, 0) }
+
+// maxSkipDepth bounds the nesting SkipValue follows.
+const maxSkipDepth = 16
+
+func skipNested(b []byte, i, depth int) (int, bool) {
+	if i >= len(b) || depth > maxSkipDepth {
+		return 0, false
+	}
+	switch b[i] {
+	case '"':
+		return SkipString(b, i)
+	case '{', '[':
+		obj, closing := b[i] == '{', byte(']')
+		if obj {
+			closing = '}'
+		}
+		j := i + 1
+		if j < len(b) && b[j] == closing {
+			return j + 1, true
+		}
+		for {
+			var ok bool
+			if obj {
+				if j, ok = SkipString(b, j); !ok || j >= len(b) || b[j] != ':' {
+					return 0, false
+				}
+				j++
+			}
+			if j, ok = skipNested(b, j, depth+1); !ok || j >= len(b) {
+				return 0, false
+			}
+			switch b[j] {
+			case ',':
+				j++
+			case closing:
+				return j + 1, true
+			default:
+				return 0, false
+			}
+		}
+	}
+	for _, lit := range []string{"true", "false", "null"} {
+		if bytes.HasPrefix(b[i:], []byte(lit)) {
+			return i + len(lit), true
+		}
+	}
+	return skipNumber(b, i)
+}
+
+// skipNumber returns the index after the JSON number at b[i].
+func skipNumber(b []byte, i int) (int, bool) {
+	digits := func(j int) int {
+		for j < len(b) && '0' <= b[j] && b[j] <= '9' {
+			j++
+		}
+		return j
+	}
+	j := i
+	if j < len(b) && b[j] == '-' {
+		j++
+	}
+	switch k := digits(j); {
+	case k == j:
+		return 0, false
+	case b[j] == '0' && k > j+1:
+		return 0, false
+	default:
+		j = k
+	}
+	if j < len(b) && b[j] == '.' {
+		k := digits(j + 1)
+		if k == j+1 {
+			return 0, false
+		}
+		j = k
+	}
+	if j < len(b) && (b[j] == 'e' || b[j] == 'E') {
+		j++
+		if j < len(b) && (b[j] == '+' || b[j] == '-') {
+			j++
+		}
+		k := digits(j)
+		if k == j {
+			return 0, false
+		}
+		j = k
+	}
+	return j, true
+}
+
+// Member returns the value of the member name of the compact JSON object
+// obj, and false when obj is no such object or has no such member.
+func Member(obj []byte, name string) ([]byte, bool) {
+	if len(obj) < 2 || obj[0] != '{' {
+		return nil, false
+	}
+	if obj[1] == '}' {
+		return nil, false
+	}
+	for i := 1; ; {
+		end, ok := SkipString(obj, i)
+		if !ok || end >= len(obj) || obj[end] != ':' {
+			return nil, false
+		}
+		key := obj[i+1 : end-1]
+		start := end + 1
+		if end, ok = SkipValue(obj, start); !ok || end >= len(obj) {
+			return nil, false
+		}
+		if string(key) == name {
+			return obj[start:end], true
+		}
+		switch obj[end] {
+		case ',':
+			i = end + 1
+		default:
+			return nil, false
+		}
+	}
+}
