@@ -78,6 +78,20 @@ func NewAccounts(st store.Store) *Accounts {
 	return &Accounts{st: st, dir: acl.NewDirectory(), caps: map[string]func(AccountInfo) (any, bool){}}
 }
 
+// offlineAccounts returns an account model for work done outside a request
+// (the share command, the notices a share delivers, seeding). Its
+// provisioners are those the served methods register (registerMailbox,
+// registerIdentity, registerVacation): an account first used by such work
+// is marked provisioned, so it must get its Identity and its
+// VacationResponse (RFC 8621 §6, §8) then, not only its mailboxes.
+func offlineAccounts(st store.Store) *Accounts {
+	a := NewAccounts(st)
+	a.AddProvisioner(provisionMailboxes)
+	a.AddProvisioner(provisionIdentity)
+	a.AddProvisioner(provisionVacation)
+	return a
+}
+
 // AccountInfo is what decides an account's capabilities for one caller.
 type AccountInfo struct {
 	ID store.AccountID

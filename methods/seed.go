@@ -11,13 +11,11 @@ import (
 )
 
 // ImportMessages stores raw RFC 5322 messages in the mailbox with role of
-// acct (provisioning the account's mailboxes first), as Email/import
-// would, with receivedAt taken from each message's Date. It is for seeding
-// accounts (demo data), outside any request.
+// acct (provisioning the account first), as Email/import would, with
+// receivedAt taken from each message's Date. It is for seeding accounts
+// (demo data) and share notices, outside any request.
 func ImportMessages(ctx context.Context, st store.Store, acct store.AccountID, role string, raws [][]byte) error {
-	accts := NewAccounts(st)
-	accts.AddProvisioner(provisionMailboxes)
-	if err := accts.provision(ctx, acct); err != nil {
+	if err := offlineAccounts(st).provision(ctx, acct); err != nil {
 		return err
 	}
 	in := make([]store.BlobInput, len(raws))

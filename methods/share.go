@@ -26,9 +26,7 @@ var ErrAmbiguousMailbox = errors.New("several mailboxes have this name")
 // revoke. Those whose rights change get a ShareNotification, and a notice
 // in their Inbox when they gain something.
 func Share(ctx context.Context, st store.Store, acct store.AccountID, grantee store.PrincipalID, mailbox string, r acl.Rights) error {
-	accts := NewAccounts(st)
-	accts.AddProvisioner(provisionMailboxes)
-	if err := accts.provision(ctx, acct); err != nil {
+	if err := offlineAccounts(st).provision(ctx, acct); err != nil {
 		return err
 	}
 	var notices []shareNotice

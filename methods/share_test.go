@@ -714,3 +714,29 @@ func TestShare_UnreferencedUploadOnlyForUploader(t *testing.T) {
 		t.Errorf("Carol downloads the blob of an Inbox email: %d", s)
 	}
 }
+
+// An account whose first use is an operator's "jmapd share" (or the notice
+// that a share delivers into the grantee's Inbox) must come out as whole as
+// one first used by its owner: RFC 8621 §8 says the VacationResponse
+// "singleton" always exists, and §6 that the owner has an Identity to send
+// with. Neither owner nor grantee has logged in before the share here.
+func TestShare_FirstUseByShareProvisionsEverything(t *testing.T) {
+	srv := jmaptest.Start(t)
+	srv.Admin(t, "user", "add", "alice@example.test", "--password", "pw-alice")
+	srv.Admin(t, "user", "add", "bob@example.test", "--password", "pw-bob")
+	srv.Admin(t, "share", "alice@example.test", "--with", "bob@example.test", "--rights", "write")
+	for _, email := range []string{"alice@example.test", "bob@example.test"} {
+		c := jmaptest.Attach(&jmaptest.Client{Email: email, Password: "pw-" + strings.TrimSuffix(email, "@example.test"),
+			Account: sharedAccount(t, srv, email)}, srv)
+		r := c.CallUsing(t, sendUsing,
+			jmaptest.Call{Name: "Identity/get", Args: map[string]any{"accountId": c.Account, "ids": nil}},
+			jmaptest.Call{Name: "VacationResponse/get", Args: map[string]any{"accountId": c.Account, "ids": nil}})
+		ids, vac := r.MethodResponses[0].Args, r.MethodResponses[1].Args
+		if l, _ := ids["list"].([]any); len(l) != 1 || l[0].(map[string]any)["email"] != email {
+			t.Errorf("%s: Identity/get = %v, want the owner's identity", email, ids)
+		}
+		if l, _ := vac["list"].([]any); len(l) != 1 || l[0].(map[string]any)["id"] != "singleton" {
+			t.Errorf("%s: VacationResponse/get = %v, want the singleton", email, vac)
+		}
+	}
+}
