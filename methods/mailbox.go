@@ -352,7 +352,16 @@ func validateMailbox(ctx context.Context, tx store.Tx, acct store.AccountID, obj
 			continue
 		}
 		if str(m["parentId"]) == parent && m["name"] == name {
-			return jmap.InvalidProperties("a sibling mailbox has this name", "name")
+			// RFC 8621 §2: no two siblings share a name. alreadyExists is
+			// RFC 8620's common error for a duplicate the server forbids,
+			// with the id of the mailbox in the way; a mailbox the caller
+			// cannot see is not named to them.
+			if !access.Visible(oid) {
+				return jmap.InvalidProperties("a sibling mailbox has this name", "name")
+			}
+			serr := jmap.NewSetError(jmap.SetAlreadyExists, "a sibling mailbox has this name")
+			serr.ExistingID = oid
+			return serr
 		}
 		if role != "" && m["role"] == role {
 			return jmap.InvalidProperties(fmt.Sprintf("mailbox %s already has the role %q", oid, role), "role")

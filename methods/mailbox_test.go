@@ -175,6 +175,16 @@ func wantSetError(t *testing.T, res map[string]any, field, key, typ string, prop
 	}
 }
 
+// wantExisting fails the test unless the SetError of key in field is
+// alreadyExists naming the existing record id.
+func wantExisting(t *testing.T, res map[string]any, field, key, id string) {
+	t.Helper()
+	wantSetError(t, res, field, key, "alreadyExists")
+	if e := member(res[field], key); e != nil && (id == "" || e["existingId"] != id) {
+		t.Errorf("%s[%s].existingId = %v, want %q", field, key, e["existingId"], id)
+	}
+}
+
 // wantNothingDone fails the test unless the /set response created, updated
 // and destroyed nothing and left the state where it was.
 func wantNothingDone(t *testing.T, res map[string]any) {
@@ -463,15 +473,17 @@ func TestMailboxSet_SiblingNameTaken(t *testing.T) {
 			ids["d-go"]:   map[string]any{"parentId": ids["a-lists"]}, // move next to a namesake
 		},
 	})
-	wantSetError(t, res, "notCreated", "top", "invalidProperties", "name")
-	wantSetError(t, res, "notCreated", "child", "invalidProperties", "name")
-	wantSetError(t, res, "notUpdated", ids["c-rust"], "invalidProperties", "name")
-	wantSetError(t, res, "notUpdated", ids["d-go"], "invalidProperties")
+	inbox := mailboxByRole(t, alice, "inbox")
+	// alreadyExists (RFC 8620 §5.4, a common error) names the sibling in
+	// the way.
+	wantExisting(t, res, "notCreated", "top", inbox)
+	wantExisting(t, res, "notCreated", "child", ids["b-go"])
+	wantExisting(t, res, "notUpdated", ids["c-rust"], ids["b-go"])
+	wantExisting(t, res, "notUpdated", ids["d-go"], ids["b-go"])
 	wantNothingDone(t, res)
 	wantMailboxState(t, alice, before)
 
 	// The same name under yet another parent is fine.
-	inbox := mailboxByRole(t, alice, "inbox")
 	id := createMailbox(t, alice, map[string]any{"name": "Go", "parentId": inbox})
 	if m := mailbox(t, alice, id); m["name"] != "Go" || m["parentId"] != inbox {
 		t.Errorf("Go under the inbox = %v", m)
@@ -482,8 +494,9 @@ func TestMailboxSet_SiblingNameTaken(t *testing.T) {
 		"x": map[string]any{"name": "Twins"},
 		"y": map[string]any{"name": "Twins"},
 	}})
-	wantSetError(t, res, "notCreated", "y", "invalidProperties", "name")
-	if created, _ := res["created"].(map[string]any); len(created) != 1 || created["x"] == nil {
+	created, _ := res["created"].(map[string]any)
+	wantExisting(t, res, "notCreated", "y", str(member(created, "x")["id"]))
+	if len(created) != 1 || created["x"] == nil {
 		t.Errorf("created = %v, want x only", res["created"])
 	}
 }

@@ -740,3 +740,31 @@ func TestShare_FirstUseByShareProvisionsEverything(t *testing.T) {
 		}
 	}
 }
+
+// A grantee who creates a folder next to a namesake they cannot see is
+// refused (RFC 8621 §2: siblings have distinct names) without being told
+// the hidden mailbox's id; next to one they see, alreadyExists names it.
+func TestShare_HiddenSiblingNameNotNamed(t *testing.T) {
+	srv := jmaptest.Start(t)
+	alice, bob := srv.NewUser(t, "alice@example.test"), srv.NewUser(t, "bob@example.test")
+	ids := createMailboxes(t, alice, map[string]any{
+		"p": map[string]any{"name": "Projects"},
+		"s": map[string]any{"name": "Secret", "parentId": "#p"},
+	})
+	srv.Admin(t, "share", "alice@example.test", "--with", "bob@example.test", "--rights", "write", "--mailbox", "Projects")
+	subscribe(t, bob, alice.Account, ids["p"])
+	res := ok(t, bob, alice.Account, "Mailbox/set", map[string]any{"create": map[string]any{
+		"k": map[string]any{"name": "Secret", "parentId": ids["p"]}}})
+	e := member(res["notCreated"], "k")
+	if str(e["type"]) != "invalidProperties" || e["existingId"] != nil {
+		t.Fatalf("create next to a hidden namesake: %v", res)
+	}
+	made := ok(t, bob, alice.Account, "Mailbox/set", map[string]any{"create": map[string]any{
+		"k": map[string]any{"name": "Open", "parentId": ids["p"]}}})
+	open := str(member(made["created"], "k")["id"])
+	res = ok(t, bob, alice.Account, "Mailbox/set", map[string]any{"create": map[string]any{
+		"k": map[string]any{"name": "Open", "parentId": ids["p"]}}})
+	if e := member(res["notCreated"], "k"); str(e["type"]) != "alreadyExists" || e["existingId"] != open || open == "" {
+		t.Fatalf("create next to a visible namesake (%q): %v", open, res)
+	}
+}
