@@ -139,11 +139,10 @@ type searchText struct{ body []string }
 // bodySearchText collects the body tokens of m.
 func bodySearchText(m *mime.Message) *searchText {
 	text, html, _ := m.BodyLists()
-	seen := map[string]bool{}
-	st := &searchText{}
+	v := search.NewVocabulary(maxIndexTokens)
 	left := maxIndexBody
 	for _, p := range append(text, html...) {
-		if left <= 0 || len(st.body) >= maxIndexTokens {
+		if left <= 0 {
 			break
 		}
 		t, _ := m.Text(p)
@@ -158,17 +157,11 @@ func bodySearchText(m *mime.Message) *searchText {
 			t = t[:end]
 		}
 		left -= len(t)
-		search.Tokens(t, func(tok string) bool {
-			if !seen[tok] {
-				// A copy: the token may be a substring of the text.
-				tok = strings.Clone(tok)
-				seen[tok] = true
-				st.body = append(st.body, tok)
-			}
-			return len(st.body) < maxIndexTokens
-		})
+		if !v.Add(t) {
+			break
+		}
 	}
-	return st
+	return &searchText{body: v.Tokens()}
 }
 
 // searchEntries returns the tokens of e with the fields each is in, the

@@ -11,7 +11,6 @@
 package search
 
 import (
-	"strings"
 	"unicode"
 	"unicode/utf8"
 )
@@ -61,9 +60,41 @@ var asciiClass = func() (t [utf8.RuneSelf]uint8) {
 // a substring of text, not a copy: a caller that keeps tokens while text
 // may be large should clone them (strings.Clone).
 func Tokens(text string, yield func(tok string) bool) {
-	var buf []byte // a word being lowered or cut
-	var run []rune // an unspaced run, lower-cased
-	for i := 0; i < len(text); {
+	s := scanner{text: text}
+	for s.next() {
+		tok := s.tok
+		if s.fold {
+			tok = string(lowerASCII(tok, &s.buf))
+		}
+		if !yield(tok) {
+			return
+		}
+	}
+}
+
+// scanner reads the tokens of a text one at a time.
+type scanner struct {
+	text string
+	i    int
+	// tok is the token next found. When fold is true it is an ASCII word
+	// as it stands in the text (cut to MaxTokenBytes) and the token is
+	// tok lower-cased; otherwise it is the token itself. It is valid
+	// until the following call of next.
+	tok  string
+	fold bool
+	buf  []byte // a word being lowered or cut
+	run  []rune // an unspaced run, lower-cased
+	// runAt is the next bigram of run to give, or -1 when run is done.
+	runAt int
+}
+
+// next finds the next token and reports whether there is one.
+func (s *scanner) next() bool {
+	if s.run != nil && s.runAt >= 0 {
+		return s.nextBigram()
+	}
+	text := s.text
+	for i := s.i; i < len(text); {
 		c := text[i]
 		if c < utf8.RuneSelf && asciiClass[c] == 0 {
 			i++
@@ -73,45 +104,25 @@ func Tokens(text string, yield func(tok string) bool) {
 		if c < utf8.RuneSelf {
 			// A word that starts in ASCII: most words of most mail are
 			// ASCII throughout, and need neither decoding nor a copy.
-			upper := false
+			var class uint8
 			for i < len(text) {
-				k := uint8(3)
-				if c := text[i]; c < utf8.RuneSelf {
-					k = asciiClass[c]
-				}
-				if k == 0 || k == 3 {
+				c := text[i]
+				if c >= utf8.RuneSelf || asciiClass[c] == 0 {
 					break
 				}
-				upper = upper || k == 2
+				class |= asciiClass[c]
 				i++
 			}
-			if i == len(text) || text[i] < utf8.RuneSelf {
-				var tok string
-				switch {
-				case !upper && i-start <= MaxTokenBytes:
-					tok = text[start:i]
-				default:
-					buf = buf[:0]
-					for _, c := range []byte(text[start:min(i, start+MaxTokenBytes)]) {
-						if 'A' <= c && c <= 'Z' {
-							c += 'a' - 'A'
-						}
-						buf = append(buf, c)
-					}
-					tok = string(buf)
-				}
-				if !yield(tok) {
-					return
-				}
-				continue
+			whole := i == len(text) || text[i] < utf8.RuneSelf
+			if !whole {
+				// A non-ASCII octet: the word may go on in another
+				// script.
+				r, _ := utf8.DecodeRuneInString(text[i:])
+				whole = !isWord(r) || isUnspaced(r)
 			}
-			// A non-ASCII octet: the word may go on in another script.
-			r, _ := utf8.DecodeRuneInString(text[i:])
-			if !isWord(r) || isUnspaced(r) {
-				if !yield(lowerASCII(text[start:i], &buf)) {
-					return
-				}
-				continue
+			if whole {
+				s.i, s.tok, s.fold = i, text[start:min(i, start+MaxTokenBytes)], class&2 != 0
+				return true
 			}
 		} else {
 			r, size := utf8.DecodeRuneInString(text[i:])
@@ -120,46 +131,61 @@ func Tokens(text string, yield func(tok string) bool) {
 				continue
 			}
 			if isUnspaced(r) {
-				run = run[:0]
+				s.run = s.run[:0]
 				for i < len(text) {
 					r, size := utf8.DecodeRuneInString(text[i:])
 					if r < utf8.RuneSelf || !isUnspaced(r) || !isWord(r) {
 						break
 					}
-					run = append(run, unicode.ToLower(r))
+					s.run = append(s.run, unicode.ToLower(r))
 					i += size
 				}
-				if !yieldRun(run, yield) {
-					return
-				}
-				continue
+				s.i, s.runAt = i, 0
+				return s.nextBigram()
 			}
 		}
 		// A word with a non-ASCII rune, from start: each rune lowered and
 		// kept while it fits.
-		var tok string
-		tok, i = word(text, start, &buf)
-		if !yield(tok) {
-			return
-		}
+		s.tok, s.i = word(text, start, &s.buf)
+		s.fold = false
+		return true
 	}
+	s.i = len(text)
+	return false
 }
 
-// lowerASCII returns the ASCII word w lower-cased and cut to
-// MaxTokenBytes, building it in buf only when it must change.
-func lowerASCII(w string, buf *[]byte) string {
-	if len(w) <= MaxTokenBytes && strings.IndexFunc(w, func(r rune) bool { return 'A' <= r && r <= 'Z' }) < 0 {
-		return w
+// nextBigram gives the next token of the unspaced run: its overlapping
+// bigrams, or its lone rune.
+func (s *scanner) nextBigram() bool {
+	n := len(s.run)
+	switch {
+	case n == 1:
+		s.tok, s.runAt = string(s.run), -1
+	case s.runAt+1 < n:
+		s.tok = string(s.run[s.runAt : s.runAt+2])
+		if s.runAt++; s.runAt+1 >= n {
+			s.runAt = -1
+		}
+	default:
+		s.runAt = -1
+		return s.next()
 	}
+	s.fold = false
+	return true
+}
+
+// lowerASCII returns the ASCII word w lower-cased, built in buf.
+func lowerASCII(w string, buf *[]byte) []byte {
 	b := (*buf)[:0]
-	for _, c := range []byte(w[:min(len(w), MaxTokenBytes)]) {
+	for i := 0; i < len(w); i++ {
+		c := w[i]
 		if 'A' <= c && c <= 'Z' {
 			c += 'a' - 'A'
 		}
 		b = append(b, c)
 	}
 	*buf = b
-	return string(b)
+	return b
 }
 
 // word reads the word that starts at text[start] and holds a non-ASCII
@@ -194,20 +220,6 @@ func word(text string, start int, buf *[]byte) (string, int) {
 		return text[start:i], i
 	}
 	return string(b), i
-}
-
-// yieldRun yields the overlapping bigrams of an unspaced run, or its lone
-// rune.
-func yieldRun(run []rune, yield func(string) bool) bool {
-	if len(run) == 1 {
-		return yield(string(run))
-	}
-	for i := 0; i+1 < len(run); i++ {
-		if !yield(string(run[i : i+2])) {
-			return false
-		}
-	}
-	return true
 }
 
 // All returns the tokens of text, with repeats.

@@ -1,0 +1,95 @@
+package search
+
+import (
+	"slices"
+	"strings"
+	"testing"
+)
+
+// distinct is what a Vocabulary must hold: the tokens of the texts, each
+// once, in order of first occurrence, at most max.
+func distinct(max int, texts ...string) []string {
+	var out []string
+	seen := map[string]bool{}
+	for _, text := range texts {
+		for _, tok := range All(text) {
+			if len(out) >= max {
+				return out
+			}
+			if !seen[tok] {
+				seen[tok] = true
+				out = append(out, tok)
+			}
+		}
+	}
+	return out
+}
+
+// words makes a text of n distinct words.
+func words(n int) string {
+	var b strings.Builder
+	for i := range n {
+		for j := i; ; j /= 26 {
+			b.WriteByte(byte('a' + j%26))
+			if j < 26 {
+				break
+			}
+		}
+		b.WriteByte(' ')
+	}
+	return b.String()
+}
+
+func TestVocabulary(t *testing.T) {
+	cases := []struct {
+		name  string
+		max   int
+		texts []string
+	}{
+		{"repeats in any case", 100, []string{"Hello hello HELLO, world! World", "hello again"}},
+		{"long words cut", 100, []string{strings.Repeat("Ab", 40) + " " + strings.Repeat("ab", 40)}},
+		{"scripts", 100, []string{"Café CAFÉ café 東京都に行く 東京 x 東", "ÉCOLE école"}},
+		{"maximum", 3, []string{"one two one three four", "five"}},
+		{"many distinct", 5000, []string{words(3000)}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			v := NewVocabulary(tc.max)
+			for _, text := range tc.texts {
+				v.Add(text)
+			}
+			if got, want := v.Tokens(), distinct(tc.max, tc.texts...); !slices.Equal(got, want) {
+				t.Errorf("Tokens() = %q\nwant       %q", got, want)
+			}
+		})
+	}
+}
+
+// The vocabulary keeps copies: the text may change after Add.
+func TestVocabulary_KeepsCopies(t *testing.T) {
+	buf := []byte("alpha beta")
+	v := NewVocabulary(10)
+	v.Add(string(buf))
+	copy(buf, "ALPHA BETA")
+	if got := v.Tokens(); !slices.Equal(got, []string{"alpha", "beta"}) {
+		t.Fatalf("Tokens() = %q", got)
+	}
+}
+
+// FuzzVocabulary holds a Vocabulary to the plain reading of All.
+func FuzzVocabulary(f *testing.F) {
+	f.Add("Hello hello HELLO", "ÉCOLE 東京都", 5)
+	f.Add(strings.Repeat("Ab", 40), "\xff a\u0301 ab 東", 2)
+	f.Fuzz(func(t *testing.T, a, b string, max int) {
+		max = max%50 + 1
+		if max < 1 {
+			max += 50
+		}
+		v := NewVocabulary(max)
+		v.Add(a)
+		v.Add(b)
+		if got, want := v.Tokens(), distinct(max, a, b); !slices.Equal(got, want) {
+			t.Fatalf("Tokens() = %q, want %q", got, want)
+		}
+	})
+}
