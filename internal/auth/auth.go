@@ -87,9 +87,13 @@ type Authenticator struct {
 	byAddr *throttle
 	byAcct *throttle
 
-	mu       sync.Mutex
-	gen      uint64 // incremented by Flush
-	cache    map[[sha256.Size]byte]cached
+	mu    sync.Mutex
+	gen   uint64 // incremented by Flush
+	cache map[[sha256.Size]byte]cached
+	// flights are the verifications running, by cache key: a request
+	// whose credential is being verified waits for that answer instead of
+	// being charged and verified again.
+	flights  map[[sha256.Size]byte]*flight
 	cacheMax int
 	swept    time.Time // when expired cache entries were last dropped
 }
@@ -126,6 +130,7 @@ func New(st store.Store, opt Options) *Authenticator {
 		byAddr:   newThrottle(opt.MaxFailures, opt.Window, maxThrottleEntries),
 		byAcct:   newThrottle(opt.MaxFailures, opt.Window, maxThrottleEntries),
 		cache:    make(map[[sha256.Size]byte]cached),
+		flights:  make(map[[sha256.Size]byte]*flight),
 		cacheMax: maxCacheEntries,
 	}
 }
@@ -252,6 +257,66 @@ func (a *Authenticator) basic(ctx context.Context, addr, user, pass string) (Log
 		}
 		return l, 0, nil
 	}
+	return a.once(ctx, key, func() (Login, time.Duration, error) { return a.verifyBasic(ctx, now, key, addr, user, pass) })
+}
+
+// flight is one verification of a credential that others wait for.
+type flight struct {
+	done  chan struct{}
+	login Login
+	wait  time.Duration
+	err   error
+}
+
+// once runs verify for the credential named key unless a verification of
+// it is running already, in which case it waits for that one's answer.
+// A client that opens many connections at once with a credential not
+// cached yet (or whose cache entry just expired) then costs one argon2
+// run and one provisional failure, not one each: charged together, those
+// would use up the client's failures and throttle a user who never sent a
+// wrong password.
+func (a *Authenticator) once(ctx context.Context, key [sha256.Size]byte, verify func() (Login, time.Duration, error)) (Login, time.Duration, error) {
+	for {
+		a.mu.Lock()
+		f, running := a.flights[key]
+		if !running {
+			f = &flight{done: make(chan struct{})}
+			a.flights[key] = f
+		}
+		a.mu.Unlock()
+		if !running {
+			l, wait, err := verify()
+			f.login, f.wait, f.err = l, wait, err
+			if err != nil && !errors.Is(err, ErrUnauthorized) && !errors.Is(err, ErrThrottled) {
+				// The leader's own trouble (its context ended, the
+				// store failed) is no answer for the others: they
+				// verify again.
+				f.login, f.err = Login{}, errRetry
+			}
+			a.mu.Lock()
+			delete(a.flights, key)
+			a.mu.Unlock()
+			close(f.done)
+			return l, wait, err
+		}
+		select {
+		case <-f.done:
+		case <-ctx.Done():
+			return Login{}, 0, ctx.Err()
+		}
+		if f.err != errRetry {
+			return f.login, f.wait, f.err
+		}
+	}
+}
+
+// errRetry tells those who waited on a verification that ended without an
+// answer to try again.
+var errRetry = errors.New("auth: verification ended without an answer")
+
+// verifyBasic verifies an email address and password against the store,
+// charging a provisional failure, and caches what it verified.
+func (a *Authenticator) verifyBasic(ctx context.Context, now time.Time, key [sha256.Size]byte, addr, user, pass string) (Login, time.Duration, error) {
 	at, wait, ok := a.begin(now, addr, user)
 	if !ok {
 		return Login{}, wait, ErrThrottled
@@ -389,6 +454,12 @@ func (a *Authenticator) bearer(ctx context.Context, addr, secret string) (Login,
 		}
 		return l, 0, nil
 	}
+	return a.once(ctx, key, func() (Login, time.Duration, error) { return a.verifyBearer(ctx, now, key, addr, secret) })
+}
+
+// verifyBearer verifies a token secret against the store, charging a
+// provisional failure, and caches what it verified.
+func (a *Authenticator) verifyBearer(ctx context.Context, now time.Time, key [sha256.Size]byte, addr, secret string) (Login, time.Duration, error) {
 	at, wait, ok := a.begin(now, addr, "")
 	if !ok {
 		return Login{}, wait, ErrThrottled

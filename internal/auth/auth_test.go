@@ -859,3 +859,44 @@ func BenchmarkCheckPassword(b *testing.B) {
 		}
 	}
 }
+
+// Many connections of one client opened at once with a right password not
+// cached yet (a client starting, or every cache entry expiring together)
+// are verified once: they are not charged a provisional failure each,
+// which would throttle a user who never sent a wrong password.
+func TestAuthenticate_ConcurrentColdLoginsAreNotThrottled(t *testing.T) {
+	// Two credentials (a password, a token), each verified once: two
+	// provisional failures at most.
+	_, a, _ := setup(t, Options{MaxFailures: 2, Window: time.Minute})
+	const addr = "198.51.100.7:1"
+	bearer := addToken(t, a.st, "p1", "t1")
+	const clients = 32
+	var throttled, failed atomic.Int64
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for i := range clients {
+		wg.Go(func() {
+			r := basicReq("alice@example.test", alicePass, addr)
+			if i%2 == 1 {
+				r = headerReq("Bearer "+bearer, addr)
+			}
+			<-start
+			id, _, err := a.Authenticate(context.Background(), r)
+			switch {
+			case err == ErrThrottled:
+				throttled.Add(1)
+			case err != nil || id != "p1":
+				failed.Add(1)
+			}
+		})
+	}
+	close(start)
+	wg.Wait()
+	if throttled.Load() != 0 || failed.Load() != 0 {
+		t.Errorf("%d of %d first logins throttled and %d failed; want none", throttled.Load(), clients, failed.Load())
+	}
+	// A wrong password still fails, and is charged.
+	if _, _, err := a.Authenticate(context.Background(), basicReq("alice@example.test", "wrong", addr)); err != ErrUnauthorized {
+		t.Fatalf("wrong password: %v", err)
+	}
+}
