@@ -44,3 +44,6 @@ func CountSyncs(d *DB) func() int64 {
 	}
 	return n.Load
 }
+
+// TrimMappings is trimMappings, for the tests.
+var TrimMappings = trimMappings

@@ -1,0 +1,89 @@
+package badger_test
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"io"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/jmapd/jmapd/store"
+	"github.com/jmapd/jmapd/store/badger"
+)
+
+// mappedLogKB sums the resident kilobytes of this process's mappings of
+// the value log files in dir (from /proc/self/smaps).
+func mappedLogKB(t *testing.T, dir string) int {
+	t.Helper()
+	f, err := os.Open("/proc/self/smaps")
+	if err != nil {
+		t.Skipf("no /proc/self/smaps: %v", err)
+	}
+	defer f.Close()
+	abs, _ := filepath.Abs(dir)
+	total, in := 0, false
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		line := sc.Text()
+		if fields := strings.Fields(line); len(fields) > 0 && strings.Contains(fields[0], "-") && !strings.HasSuffix(fields[0], ":") {
+			in = len(fields) >= 6 && strings.HasPrefix(fields[5], abs) && strings.HasSuffix(fields[5], ".vlog")
+			continue
+		}
+		if v, ok := strings.CutPrefix(line, "Rss:"); ok && in {
+			kb, _ := strconv.Atoi(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")))
+			total += kb
+		}
+	}
+	return total
+}
+
+// What Badger wrote through its mapping of the value log stops counting in
+// the process's memory once trimmed, and reads back the same afterwards.
+func TestTrimMappings_ValueLogLeavesMemory(t *testing.T) {
+	dir := t.TempDir()
+	db := openStore(t, badger.Options{Dir: dir, TrimInterval: -1})
+	ctx := context.Background()
+	rng := rand.New(rand.NewPCG(1, 2))
+	var ids []store.BlobID
+	var contents [][]byte
+	for range 24 {
+		data := make([]byte, 1<<20)
+		for i := range data {
+			data[i] = byte(rng.Uint32())
+		}
+		info, err := db.Blobs().Upload(ctx, "acct", "application/octet-stream", bytes.NewReader(data), -1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids, contents = append(ids, info.ID), append(contents, data)
+	}
+	before := mappedLogKB(t, dir)
+	if before < 16<<10 {
+		t.Fatalf("the value log holds %d KB resident after 24 MB of uploads; the test means nothing", before)
+	}
+	advised, err := badger.TrimMappings(dir)
+	if err != nil {
+		t.Fatalf("TrimMappings: %v", err)
+	}
+	after := mappedLogKB(t, dir)
+	t.Logf("value log resident: %d KB before, %d KB after (%d MB advised)", before, after, advised>>20)
+	if after > before/8 {
+		t.Errorf("value log resident %d KB after the trim, %d KB before", after, before)
+	}
+	for i, id := range ids {
+		_, r, err := db.Blobs().Open(ctx, "acct", id, 0, -1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := io.ReadAll(r)
+		r.Close()
+		if err != nil || !bytes.Equal(got, contents[i]) {
+			t.Fatalf("blob %d after the trim: %v, equal %v", i, err, bytes.Equal(got, contents[i]))
+		}
+	}
+}

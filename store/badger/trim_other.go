@@ -1,0 +1,12 @@
+//go:build !linux
+
+package badger
+
+import "errors"
+
+// errUnsupported is returned by trimMappings where the kernel cannot
+// reclaim mapped pages on request.
+var errUnsupported = errors.New("badger: reclaiming mapped pages is not supported here")
+
+// trimMappings is a no-op outside Linux.
+func trimMappings(string) (int64, error) { return 0, errUnsupported }
