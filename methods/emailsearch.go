@@ -103,8 +103,12 @@ const (
 	// maxIndexTokens caps the distinct tokens of one email.
 	maxIndexTokens = 2000
 	// searchTxBudget caps the index entries one transaction writes, to
-	// stay well inside Badger's transaction size; emails past it wait.
-	searchTxBudget = 75000
+	// stay well inside the store's transaction size (about 50,000 entries
+	// with Badger's 32 MB memtables) beside the other entries of the same
+	// Update (an Email/import of 1,000 messages writes about 20,000):
+	// emails past it wait, and one email alone past it keeps the tokens
+	// that fit.
+	searchTxBudget = 25000
 	// backfillBatch is how many emails a backfill transaction indexes at
 	// most.
 	backfillBatch = 200

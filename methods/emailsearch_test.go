@@ -514,3 +514,79 @@ func TestEmailSearch_WalkMatchesRead(t *testing.T) {
 		}
 	}
 }
+
+// One email whose index entries alone pass the transaction budget (2,000
+// tokens new to the account, each with its 24 suffixes: more entries than
+// a transaction of the store holds) is imported and
+// indexed with the tokens that fit, instead of failing its transaction.
+func TestEmailSearch_EmailPastBudgetKeepsWhatFits(t *testing.T) {
+	srv := jmaptest.Start(t)
+	alice := srv.NewUser(t, "alice@example.test")
+	inbox := mailboxByRole(t, alice, "inbox")
+	rng := rand.New(rand.NewPCG(9, 10))
+	var body []string
+	for range 2000 {
+		b := make([]byte, 24)
+		for i := range b {
+			b[i] = byte('a' + rng.IntN(26))
+		}
+		body = append(body, string(b))
+	}
+	raw := simpleMessage("huge@example.test", "Huge", "", strings.Join(body, " "))
+	res := importEmails(t, alice, map[string]any{"m": map[string]any{
+		"blobId": uploadBlob(t, alice, []byte(raw), "message/rfc822"), "mailboxIds": boolSet(inbox)}})
+	if created, _ := res["created"].(map[string]any); len(created) != 1 {
+		t.Fatalf("import: %v", res["notCreated"])
+	}
+	ctx, acct := context.Background(), store.AccountID(alice.Account)
+	// The budget holds for one email too: never more index entries in a
+	// transaction than it allows (fs: a suffix each, fp: a block each).
+	k, _ := methods.SearchIndexKeys(ctx, srv.Store(), acct)
+	if k["fq"] != 0 || k["ff"] != 1 || k["fs"]+k["fp"] > methods.SearchTxBudget {
+		t.Errorf("after the import: %v, want the email indexed within %d entries", k, methods.SearchTxBudget)
+	}
+	for _, w := range []string{body[0], body[500]} {
+		q := alice.One(t, "Email/query", map[string]any{"accountId": alice.Account, "filter": map[string]any{"body": w}})
+		if ids := strs(q["ids"]); len(ids) != 1 {
+			t.Errorf("word %q of the email: %v", w, ids)
+		}
+	}
+}
+
+// An Email/import of maxObjectsInSet messages, with thousands of tokens new
+// to the account, fits the store's transactions: the emails past the
+// index's budget wait and are indexed right after, and every one is found.
+func TestEmailImport_LargestBatchIsIndexed(t *testing.T) {
+	srv := jmaptest.Start(t)
+	alice := srv.NewUser(t, "alice@example.test")
+	inbox := mailboxByRole(t, alice, "inbox")
+	const n = 1000
+	create := map[string]any{}
+	for i := range n {
+		body := fmt.Sprintf("common words for all, and unique ones: zq%dalpha zq%dbeta zq%dgamma zq%ddelta zq%depsilon", i, i, i, i, i)
+		create[fmt.Sprint(i)] = map[string]any{"data": []any{map[string]any{"data:asText": simpleMessage(fmt.Sprintf("b%d@example.test", i), fmt.Sprintf("Batch %d", i), "", body)}}}
+	}
+	up := alice.One(t, "Blob/upload", map[string]any{"accountId": alice.Account, "create": create})
+	blobs, _ := up["created"].(map[string]any)
+	if len(blobs) != n {
+		t.Fatalf("Blob/upload: %d created, notCreated %v", len(blobs), up["notCreated"])
+	}
+	emails := map[string]any{}
+	for k, b := range blobs {
+		emails[k] = map[string]any{"blobId": str(b.(map[string]any)["id"]), "mailboxIds": boolSet(inbox)}
+	}
+	res := importEmails(t, alice, emails)
+	if created, _ := res["created"].(map[string]any); len(created) != n {
+		t.Fatalf("import: %d created, notCreated %v", len(created), res["notCreated"])
+	}
+	ctx, acct := context.Background(), store.AccountID(alice.Account)
+	if k, _ := methods.SearchIndexKeys(ctx, srv.Store(), acct); k["fq"] != 0 || k["ff"] != n {
+		t.Errorf("after the import: %v, want all %d indexed", k, n)
+	}
+	for _, i := range []int{0, n / 2, n - 1} {
+		q := alice.One(t, "Email/query", map[string]any{"accountId": alice.Account, "filter": map[string]any{"body": fmt.Sprintf("zq%dgamma", i)}})
+		if ids := strs(q["ids"]); len(ids) != 1 {
+			t.Errorf("unique word of message %d: %v", i, ids)
+		}
+	}
+}

@@ -149,29 +149,36 @@ func (b *searchBatch) flush(tx store.Tx, acct store.AccountID) (int, error) {
 		}
 		var fresh []string
 		cost := 1
-		for _, tok := range p.toks {
+		for j, tok := range p.toks {
+			c := 0
 			if _, ok := blocks[tok]; !ok {
-				cost++
+				c++
 			}
-			if known[tok] {
-				continue
-			}
-			if cacheKey != "" && dictCache.has(cacheKey, tok) {
-				known[tok] = true
-				continue
-			}
-			v, err := tx.GetMeta(dictKey(acct, tok, tok))
-			if err != nil {
-				return 0, err
-			}
-			if v == nil {
-				fresh = append(fresh, tok)
-				cost += len(search.Suffixes(tok))
-			} else {
-				known[tok] = true
-				if cacheKey != "" {
+			isFresh := false
+			if !known[tok] && (cacheKey == "" || !dictCache.has(cacheKey, tok)) {
+				v, err := tx.GetMeta(dictKey(acct, tok, tok))
+				if err != nil {
+					return 0, err
+				}
+				if isFresh = v == nil; isFresh {
+					c += len(search.Suffixes(tok))
+				} else if cacheKey != "" {
 					found = append(found, tok)
 				}
+			}
+			if cost+c > searchTxBudget {
+				// One email alone past the budget (thousands of long
+				// tokens new to the account) keeps the tokens that fit:
+				// what is past them is not searched, as past
+				// maxIndexTokens.
+				p.toks = p.toks[:j]
+				break
+			}
+			cost += c
+			if isFresh {
+				fresh = append(fresh, tok)
+			} else {
+				known[tok] = true
 			}
 		}
 		if spent > 0 && spent+cost > searchTxBudget {

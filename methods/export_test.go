@@ -71,3 +71,6 @@ func SearchIndexKeys(ctx context.Context, st store.Store, acct store.AccountID) 
 	})
 	return out, err
 }
+
+// SearchTxBudget is searchTxBudget, for the tests.
+const SearchTxBudget = searchTxBudget

@@ -31,6 +31,10 @@ type Options struct {
 	MaxRetries int
 	// Logf receives Badger's own warnings and errors; nil discards them.
 	Logf func(level, msg string)
+	// TrimInterval is how often the pages of the value and write-ahead
+	// logs that Badger maps are handed back to the kernel (trimMappings;
+	// default 10s, negative for never).
+	TrimInterval time.Duration
 }
 
 // DB is a Store on Badger.
@@ -74,6 +78,9 @@ func Open(opt Options) (*DB, error) {
 	if opt.MaxRetries == 0 {
 		opt.MaxRetries = 16
 	}
+	if opt.TrimInterval == 0 {
+		opt.TrimInterval = 10 * time.Second
+	}
 	bo := bdb.DefaultOptions(opt.Dir).
 		WithSyncWrites(false).
 		// Updates run one after the other (commit.go) and the only other
@@ -90,20 +97,23 @@ func Open(opt Options) (*DB, error) {
 		// flushes and compactions on import. The value log is collected
 		// in the background (gcLoop).
 		WithValueThreshold(8 << 10).
-		// Memory: Badger's 256 MB block cache alone is near what a
+		// Memory. Badger's 256 MB block cache alone is near what a
 		// mid-size server should use; the operating system's page cache
-		// serves the rest. Memtables stay at 64 MB, which bounds the size
-		// of one transaction (ErrTxnTooBig: an Email/import of 500
-		// messages with their full-text entries needs it), but at most
-		// three are kept in memory, not five.
+		// serves the rest. A memtable's arena is allocated whole on the
+		// Go heap: 32 MB memtables (arenas of 41 MB) bound one
+		// transaction to about 50,000 entries, which Updates respect
+		// (Email/import of 1,000 messages and its full-text budget,
+		// methods.searchTxBudget).
+		WithMemTableSize(32 << 20).
 		WithNumMemtables(3).
-		WithBlockCacheSize(64 << 20).
+		WithNumCompactors(2).
+		WithBlockCacheSize(32 << 20).
 		// Value log files are preallocated: 128 MB ones instead of 1 GB
 		// keep a small server small on disk.
 		WithValueLogFileSize(128 << 20).
 		// Table indexes and bloom filters live in a bounded cache rather
 		// than all in memory: the full-text index makes many tables.
-		WithIndexCacheSize(64 << 20)
+		WithIndexCacheSize(32 << 20)
 	if opt.Logf != nil {
 		bo = bo.WithLogger(badgerLogger{opt.Logf})
 	}
@@ -120,20 +130,38 @@ func Open(opt Options) (*DB, error) {
 	d.sync.cond = sync.NewCond(&d.sync.mu)
 	d.blobs = &blobStore{d: d}
 	d.stopGC, d.gcDone = make(chan struct{}), make(chan struct{})
-	go d.gcLoop(10 * time.Minute)
+	go d.gcLoop(10*time.Minute, opt.TrimInterval)
 	return d, nil
 }
 
 // gcLoop rewrites value log files that are mostly garbage (deleted blobs
-// and records) every interval, until Close.
-func (d *DB) gcLoop(interval time.Duration) {
+// and records) every interval, and trims the mapped logs (trimMappings)
+// every trim, until Close.
+func (d *DB) gcLoop(interval, trim time.Duration) {
 	defer close(d.gcDone)
 	t := time.NewTicker(interval)
 	defer t.Stop()
+	var trims <-chan time.Time
+	if trim > 0 {
+		tt := time.NewTicker(trim)
+		defer tt.Stop()
+		trims = tt.C
+	}
 	for {
 		select {
 		case <-d.stopGC:
 			return
+		case <-trims:
+			if _, err := trimMappings(d.opt.Dir); err != nil {
+				// Nothing is lost: the pages stay until the kernel
+				// wants them.
+				if errors.Is(err, errUnsupported) {
+					trims = nil
+				}
+				if d.opt.Logf != nil {
+					d.opt.Logf("warn", "trim mapped logs: "+err.Error())
+				}
+			}
 		case <-t.C:
 			// Each call collects at most one file; go on while there is
 			// something to collect.
