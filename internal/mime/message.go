@@ -6,6 +6,7 @@ import (
 	"iter"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"golang.org/x/text/unicode/norm"
 )
@@ -391,7 +392,12 @@ func (m *Message) text(p *Part, limit int) (string, bool) {
 	if p.Charset != nil {
 		cs = *p.Charset
 	}
-	s, known, problem := decodeCharset(m.content(p, limit), cs)
+	raw := m.content(p, limit)
+	if isUTF8Label(normCharset(cs)) && utf8.Valid(raw) {
+		// Most text: one copy, its line ends changed on the way.
+		return lfString(raw), p.enc == encUnknown
+	}
+	s, known, problem := decodeCharset(raw, cs)
 	if !known || p.enc == encUnknown {
 		problem = true
 	}
@@ -399,4 +405,22 @@ func (m *Message) text(p *Part, limit int) (string, bool) {
 		s = strings.ReplaceAll(s, "\r\n", "\n")
 	}
 	return s, problem
+}
+
+// lfString returns b as a string with every CRLF replaced by LF.
+func lfString(b []byte) string {
+	i := bytes.Index(b, []byte("\r\n"))
+	if i < 0 {
+		return string(b)
+	}
+	var sb strings.Builder
+	sb.Grow(len(b))
+	for i >= 0 {
+		sb.Write(b[:i])
+		sb.WriteByte('\n')
+		b = b[i+2:]
+		i = bytes.Index(b, []byte("\r\n"))
+	}
+	sb.Write(b)
+	return sb.String()
 }

@@ -961,3 +961,13 @@ func TestPartPropertiesAreUTF8(t *testing.T) {
 		t.Error("unknown charset is not an encoding problem")
 	}
 }
+
+func TestLFString(t *testing.T) {
+	for in, want := range map[string]string{
+		"": "", "a": "a", "a\r\nb": "a\nb", "\r\n\r\n": "\n\n", "a\rb\r": "a\rb\r", "a\r\r\nb\r\n": "a\r\nb\n",
+	} {
+		if got := lfString([]byte(in)); got != want {
+			t.Errorf("lfString(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
