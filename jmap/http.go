@@ -243,7 +243,7 @@ func (s *Server) api(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, lim.MaxSizeRequest+1))
+	body, err := readBody(http.MaxBytesReader(w, r.Body, lim.MaxSizeRequest+1), r.ContentLength, lim.MaxSizeRequest)
 	var mbe *http.MaxBytesError
 	if errors.As(err, &mbe) || int64(len(body)) > lim.MaxSizeRequest {
 		WriteProblem(w, &Problem{Type: ProblemLimit, Status: http.StatusBadRequest, Limit: "maxSizeRequest",
@@ -265,6 +265,28 @@ func (s *Server) api(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, resp)
+}
+
+// readBody reads a request body whose length the client announced (n, or
+// -1) into one buffer of that size, rather than into one that doubles as
+// it fills; an announced length above max is not trusted for the buffer.
+func readBody(r io.Reader, n, max int64) ([]byte, error) {
+	if n < 0 || n > max {
+		return io.ReadAll(r)
+	}
+	buf := make([]byte, n)
+	if _, err := io.ReadFull(r, buf); err != nil {
+		return nil, err
+	}
+	// The body must end where announced (net/http enforces it too).
+	var one [1]byte
+	if k, err := r.Read(one[:]); k > 0 {
+		rest, err := io.ReadAll(r)
+		return append(append(buf, one[0]), rest...), err
+	} else if err != nil && err != io.EOF {
+		return nil, err
+	}
+	return buf, nil
 }
 
 // RunRequest runs an API request body for the caller exactly as the API

@@ -66,14 +66,23 @@ func escapeLen(b []byte) int {
 	return 0
 }
 
-// SkipValue returns the index after the compact JSON value (no white
-// space outside strings) that starts at b[i], checking its grammar on the
-// way, and false when none starts there. It is for JSON the server wrote
-// itself (json.Marshal's form), read without decoding it.
+// SkipValue returns the index after the JSON value that starts at b[i]
+// (white space is allowed inside it, not before it), checking its grammar
+// on the way, and false when none starts there or it nests deeper than
+// maxSkipDepth. It reads JSON without decoding it.
 func SkipValue(b []byte, i int) (int, bool) { return skipNested(b, i, 0) }
 
 // maxSkipDepth bounds the nesting SkipValue follows.
-const maxSkipDepth = 16
+const maxSkipDepth = 64
+
+// skipSpace returns the index of the first octet at or after i that is
+// not JSON white space.
+func skipSpace(b []byte, i int) int {
+	for i < len(b) && (b[i] == ' ' || b[i] == '\n' || b[i] == '\r' || b[i] == '\t') {
+		i++
+	}
+	return i
+}
 
 func skipNested(b []byte, i, depth int) (int, bool) {
 	if i >= len(b) || depth > maxSkipDepth {
@@ -87,24 +96,30 @@ func skipNested(b []byte, i, depth int) (int, bool) {
 		if obj {
 			closing = '}'
 		}
-		j := i + 1
+		j := skipSpace(b, i+1)
 		if j < len(b) && b[j] == closing {
 			return j + 1, true
 		}
 		for {
 			var ok bool
 			if obj {
-				if j, ok = SkipString(b, j); !ok || j >= len(b) || b[j] != ':' {
+				if j, ok = SkipString(b, j); !ok {
 					return 0, false
 				}
-				j++
+				if j = skipSpace(b, j); j >= len(b) || b[j] != ':' {
+					return 0, false
+				}
+				j = skipSpace(b, j+1)
 			}
-			if j, ok = skipNested(b, j, depth+1); !ok || j >= len(b) {
+			if j, ok = skipNested(b, j, depth+1); !ok {
+				return 0, false
+			}
+			if j = skipSpace(b, j); j >= len(b) {
 				return 0, false
 			}
 			switch b[j] {
 			case ',':
-				j++
+				j = skipSpace(b, j+1)
 			case closing:
 				return j + 1, true
 			default:

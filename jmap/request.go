@@ -48,9 +48,11 @@ func DecodeRequest(body []byte, lim Limits, known func(string) bool) (*Request, 
 		return nil, &Problem{Type: ProblemNotJSON, Status: http.StatusBadRequest,
 			Detail: "the request is not I-JSON: " + err.Error()}
 	}
-	var raw map[string]json.RawMessage
-	if err := json.Unmarshal(body, &raw); err != nil {
-		return nil, notRequest("the request is not a JSON object")
+	raw, calls, fast := splitRequest(body)
+	if !fast {
+		if err := json.Unmarshal(body, &raw); err != nil {
+			return nil, notRequest("the request is not a JSON object")
+		}
 	}
 	var req Request
 	usingRaw, ok := raw["using"]
@@ -73,7 +75,9 @@ func DecodeRequest(body []byte, lim Limits, known func(string) bool) (*Request, 
 	if !ok {
 		return nil, notRequest("the request has no \"methodCalls\"")
 	}
-	if err := json.Unmarshal(callsRaw, &req.MethodCalls); err != nil || req.MethodCalls == nil {
+	if fast {
+		req.MethodCalls = calls
+	} else if err := json.Unmarshal(callsRaw, &req.MethodCalls); err != nil || req.MethodCalls == nil {
 		return nil, notRequest("\"methodCalls\" must be an array of invocations")
 	}
 	if c, ok := raw["createdIds"]; ok && !bytes.Equal(bytes.TrimSpace(c), []byte("null")) {
@@ -100,6 +104,86 @@ func DecodeRequest(body []byte, lim Limits, known func(string) bool) (*Request, 
 			Detail: fmt.Sprintf("the request has more than %d method calls", lim.MaxCallsInRequest)}
 	}
 	return &req, nil
+}
+
+// splitRequest reads the members of a request body that is valid UTF-8
+// and valid JSON, and its
+// method calls without decoding them or copying their arguments, which
+// stay slices of body (a Blob/upload or Email/set can carry megabytes).
+// It reports false for anything but a well-formed request whose member
+// names have no escapes; the caller then decodes body the general way,
+// which also words the errors.
+func splitRequest(body []byte) (raw map[string]json.RawMessage, calls []Invocation, ok bool) {
+	raw = map[string]json.RawMessage{}
+	i := skipSpace(body, 0)
+	if i >= len(body) || body[i] != '{' {
+		return nil, nil, false
+	}
+	i = skipSpace(body, i+1)
+	for i < len(body) && body[i] != '}' {
+		end, ok := SkipString(body, i)
+		if !ok || bytes.IndexByte(body[i:end], '\\') >= 0 {
+			return nil, nil, false
+		}
+		name := string(body[i+1 : end-1])
+		if i = skipSpace(body, end); i >= len(body) || body[i] != ':' {
+			return nil, nil, false
+		}
+		start := skipSpace(body, i+1)
+		if end, ok = SkipValue(body, start); !ok {
+			return nil, nil, false
+		}
+		raw[name] = body[start:end:end]
+		if i = skipSpace(body, end); i < len(body) && body[i] == ',' {
+			i = skipSpace(body, i+1)
+		}
+	}
+	list, ok := raw["methodCalls"]
+	if !ok || len(list) == 0 || list[0] != '[' {
+		return nil, nil, false
+	}
+	calls = []Invocation{}
+	ok = elements(list, func(inv []byte) bool {
+		var parts [3][]byte
+		n := 0
+		if !elements(inv, func(p []byte) bool {
+			if n == 3 {
+				return false
+			}
+			parts[n] = p
+			n++
+			return true
+		}) || n != 3 || parts[1][0] != '{' {
+			return false
+		}
+		var name, callID *string
+		if json.Unmarshal(parts[0], &name) != nil || name == nil || json.Unmarshal(parts[2], &callID) != nil || callID == nil {
+			return false
+		}
+		calls = append(calls, Invocation{Name: *name, Args: parts[1], CallID: *callID})
+		return true
+	})
+	return raw, calls, ok
+}
+
+// elements calls fn with each element of the JSON array b (a value
+// SkipValue accepted), until fn returns false; it reports false if b is
+// no array or fn did.
+func elements(b []byte, fn func(elem []byte) bool) bool {
+	if len(b) == 0 || b[0] != '[' {
+		return false
+	}
+	i := skipSpace(b, 1)
+	for i < len(b) && b[i] != ']' {
+		end, ok := SkipValue(b, i)
+		if !ok || !fn(b[i:end:end]) {
+			return false
+		}
+		if i = skipSpace(b, end); i < len(b) && b[i] == ',' {
+			i = skipSpace(b, i+1)
+		}
+	}
+	return true
 }
 
 func notRequest(detail string) *Problem {

@@ -1,12 +1,14 @@
 package jmap
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"net/http"
 	"reflect"
 	"strings"
 	"testing"
+	"unicode/utf8"
 )
 
 const capMailTest = "urn:ietf:params:jmap:mail"
@@ -354,6 +356,50 @@ func FuzzRequestDecode(f *testing.F) {
 			var args map[string]any
 			if err := json.Unmarshal(inv.Args, &args); err != nil || args == nil {
 				t.Fatalf("call %d: args %s are not an object", i, inv.Args)
+			}
+		}
+	})
+}
+
+// FuzzSplitRequest holds the fast reading of a request to the general one:
+// whenever splitRequest accepts a valid body, its members and method calls
+// are what encoding/json reads.
+func FuzzSplitRequest(f *testing.F) {
+	f.Add([]byte(`{"using":["urn:ietf:params:jmap:core"],"methodCalls":[["Core/echo",{"a":[1,{"b":null}]},"c0"]]}`))
+	f.Add([]byte(" { \"methodCalls\" : [ [ \"A/b\" , { } , \"x\\u0031\" ] ] , \"using\" : [ ] , \"createdIds\" : { \"k\" : \"v\" } } "))
+	f.Add([]byte(`{"using":[],"methodCalls":[["A",{},"1","extra"]]}`))
+	f.Add([]byte(`{"using":[],"methodCalls":[[null,{},"1"]]}`))
+	f.Add([]byte(`{"us\u0069ng":[],"methodCalls":[]}`))
+	f.Fuzz(func(t *testing.T, body []byte) {
+		if !utf8.Valid(body) || !json.Valid(body) {
+			return // DecodeRequest refuses these first
+		}
+		raw, calls, ok := splitRequest(body)
+		if !ok {
+			return
+		}
+		var want map[string]json.RawMessage
+		if err := json.Unmarshal(body, &want); err != nil {
+			t.Fatalf("%q: split, but json reads no object: %v", body, err)
+		}
+		if len(raw) != len(want) {
+			t.Fatalf("%q: members %d, json %d", body, len(raw), len(want))
+		}
+		for k, v := range want {
+			if !bytes.Equal(raw[k], v) {
+				t.Fatalf("%q: member %q = %q, json %q", body, k, raw[k], v)
+			}
+		}
+		var wantCalls []Invocation
+		if err := json.Unmarshal(want["methodCalls"], &wantCalls); err != nil {
+			t.Fatalf("%q: split calls %v, json: %v", body, calls, err)
+		}
+		if len(calls) != len(wantCalls) {
+			t.Fatalf("%q: %d calls, json %d", body, len(calls), len(wantCalls))
+		}
+		for i := range calls {
+			if calls[i].Name != wantCalls[i].Name || calls[i].CallID != wantCalls[i].CallID || !bytes.Equal(calls[i].Args, wantCalls[i].Args) {
+				t.Fatalf("%q: call %d = %+v, json %+v", body, i, calls[i], wantCalls[i])
 			}
 		}
 	})
