@@ -19,8 +19,69 @@ type OrderedObjects struct {
 	Values map[string]json.RawMessage
 }
 
-// UnmarshalJSON reads a JSON object or null, keeping member order.
+// UnmarshalJSON reads a JSON object or null, keeping member order. The
+// values are slices of one copy of b: a create of many large objects (a
+// Blob/upload) is copied once, not once more per value.
 func (o *OrderedObjects) UnmarshalJSON(b []byte) error {
+	if keys, values, ok := splitObject(b); ok {
+		o.Keys, o.Values = keys, values
+		return nil
+	}
+	return o.decode(b)
+}
+
+// splitObject reads the members of a JSON object, or null, with the
+// scanner of rawjson.go; ok is false for anything it does not read (the
+// caller decodes it the general way).
+func splitObject(b []byte) (keys []string, values map[string]json.RawMessage, ok bool) {
+	b = bytes.TrimSpace(b)
+	if string(b) == "null" {
+		return nil, nil, true
+	}
+	if len(b) == 0 || b[0] != '{' {
+		return nil, nil, false
+	}
+	if end, ok := SkipValue(b, 0); !ok || end != len(b) {
+		return nil, nil, false
+	}
+	own := bytes.Clone(b)
+	values = map[string]json.RawMessage{}
+	for i := skipSpace(own, 1); i < len(own) && own[i] != '}'; {
+		end, _ := SkipString(own, i)
+		raw := own[i:end]
+		var k string
+		if bytes.IndexByte(raw, '\\') >= 0 || !isASCII(raw) {
+			// Escapes and invalid UTF-8 read as encoding/json reads them.
+			if json.Unmarshal(raw, &k) != nil {
+				return nil, nil, false
+			}
+		} else {
+			k = string(raw[1 : len(raw)-1])
+		}
+		start := skipSpace(own, skipSpace(own, end)+1) // past the colon
+		end, _ = SkipValue(own, start)
+		if _, dup := values[k]; !dup {
+			keys = append(keys, k)
+		}
+		values[k] = own[start:end:end]
+		if i = skipSpace(own, end); i < len(own) && own[i] == ',' {
+			i = skipSpace(own, i+1)
+		}
+	}
+	return keys, values, true
+}
+
+func isASCII(b []byte) bool {
+	for _, c := range b {
+		if c >= 0x80 {
+			return false
+		}
+	}
+	return true
+}
+
+// decode is UnmarshalJSON with encoding/json's tokenizer.
+func (o *OrderedObjects) decode(b []byte) error {
 	dec := json.NewDecoder(bytes.NewReader(b))
 	tok, err := dec.Token()
 	if err != nil {

@@ -1,6 +1,7 @@
 package jmap
 
 import (
+	"bytes"
 	"encoding/json"
 	"slices"
 	"testing"
@@ -109,4 +110,34 @@ func TestSetArgs_CreateOrder(t *testing.T) {
 			}
 		})
 	}
+}
+
+// FuzzOrderedObjects holds the scanner's reading of a create map to
+// encoding/json's: the same keys in the same order, the same values.
+func FuzzOrderedObjects(f *testing.F) {
+	f.Add([]byte(`{"a":{"x":1},"b":[true,null],"a":"again"}`))
+	f.Add([]byte(" { \"k\\u00e9\" : { \"n\" : -1.5e3 } , \"\xff\" : \"v\" } "))
+	f.Add([]byte(`null`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if !json.Valid(b) {
+			return
+		}
+		var got, want OrderedObjects
+		gerr := got.UnmarshalJSON(b)
+		werr := want.decode(b)
+		if (gerr == nil) != (werr == nil) {
+			t.Fatalf("%q: error %v, encoding/json %v", b, gerr, werr)
+		}
+		if gerr != nil {
+			return
+		}
+		if !slices.Equal(got.Keys, want.Keys) || len(got.Values) != len(want.Values) {
+			t.Fatalf("%q: keys %q, encoding/json %q", b, got.Keys, want.Keys)
+		}
+		for k, v := range want.Values {
+			if !bytes.Equal(got.Values[k], v) {
+				t.Fatalf("%q: %q = %q, encoding/json %q", b, k, got.Values[k], v)
+			}
+		}
+	})
 }
