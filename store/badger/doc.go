@@ -16,9 +16,11 @@
 //	tk\0SECRETHASH               bearer token JSON
 //	tp\0PRINCIPAL\0TOKENID       secret hash of a principal's token
 //	bd\0SHA\0CHUNK               blob content, 1 MiB chunks, CHUNK uint32 big-endian
-//	bm\0SHA                      blob meta JSON: size, references, live uploads, type;
+//	bm\0SHA                      blob meta: size, references, live uploads, type;
 //	                             for a composite blob also its base SHA and its prefix
-//	                             (it has no bd chunks; it holds one reference on its base)
+//	                             (it has no bd chunks; it holds one reference on its base);
+//	                             binary (blob.go, blobMetaBinary), or JSON when written
+//	                             before that form
 //	br\0ACCT\0SHA                references to the blob by records of ACCT (uint64)
 //	bu\0ACCT\0SHA                upload grant: expiry, unix nanoseconds (uint64)
 //	bx\0EXPIRY\0ACCT\0SHA        the same grant, ordered by expiry for collection
