@@ -105,3 +105,38 @@ func FuzzAppendEmailProps(f *testing.F) {
 		}
 	})
 }
+
+// FuzzAddCounts: the counts rewritten where they stand say what decoding
+// the record, adding and encoding it again says.
+func FuzzAddCounts(f *testing.F) {
+	f.Add([]byte(`{"id":"a1","name":"Inbox","totalEmails":3,"unreadEmails":1,"totalThreads":2,"unreadThreads":0,"role":"inbox"}`), 1, -1, 0, 5)
+	f.Add([]byte(`{"totalEmails":0,"unreadEmails":0,"totalThreads":0,"unreadThreads":0}`), -3, 2, 1, -1)
+	f.Add([]byte(`{"totalEmails":1.5,"unreadEmails":0,"totalThreads":0,"unreadThreads":0,"name":"x\"}"}`), 1, 1, 1, 1)
+	f.Fuzz(func(t *testing.T, b []byte, total, unread, threads, unreadThreads int) {
+		if !json.Valid(b) {
+			return
+		}
+		deltas := map[string]int{"totalEmails": total, "unreadEmails": unread, "totalThreads": threads, "unreadThreads": unreadThreads}
+		fast, ok := addCountsInPlace(b, deltas)
+		if !ok {
+			return
+		}
+		m := map[string]json.RawMessage{}
+		if err := json.Unmarshal(b, &m); err != nil {
+			t.Fatalf("%q: in place, but no object: %v", b, err)
+		}
+		var got, want map[string]any
+		if err := json.Unmarshal(fast, &got); err != nil {
+			t.Fatalf("%q gave invalid %q: %v", b, fast, err)
+		}
+		if err := json.Unmarshal(b, &want); err != nil {
+			t.Fatal(err)
+		}
+		for k, d := range deltas {
+			want[k] = max(want[k].(float64)+float64(d), 0)
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("%q: in place %v, want %v", b, got, want)
+		}
+	})
+}

@@ -308,21 +308,7 @@ func (c *counter) flush() error {
 		if err != nil {
 			return err
 		}
-		// Only the counts are decoded: the rest of the record goes back
-		// as it was.
-		m := map[string]json.RawMessage{}
-		if err := json.Unmarshal(b, &m); err != nil {
-			return err
-		}
-		for prop, dv := range map[string]int{"totalEmails": d.total, "unreadEmails": d.unread,
-			"totalThreads": d.threads, "unreadThreads": d.unreadThreads} {
-			var n float64
-			if v, ok := m[prop]; ok {
-				n, _ = strconv.ParseFloat(string(v), 64)
-			}
-			m[prop] = strconv.AppendFloat(nil, max(n+float64(dv), 0), 'f', -1, 64)
-		}
-		out, err := json.Marshal(m)
+		out, err := addCounts(b, d)
 		if err != nil {
 			return err
 		}
@@ -332,6 +318,73 @@ func (c *counter) flush() error {
 	}
 	c.deltas = map[string]*countDelta{}
 	return nil
+}
+
+// addCounts returns the mailbox record b with d added to its counts (none
+// below zero). Only the counts are read: in the record as json.Marshal
+// wrote it, their digits are replaced where they stand; any other form is
+// decoded as a map of raw members and encoded again.
+func addCounts(b []byte, d *countDelta) ([]byte, error) {
+	deltas := map[string]int{"totalEmails": d.total, "unreadEmails": d.unread,
+		"totalThreads": d.threads, "unreadThreads": d.unreadThreads}
+	if out, ok := addCountsInPlace(b, deltas); ok {
+		return out, nil
+	}
+	m := map[string]json.RawMessage{}
+	if err := json.Unmarshal(b, &m); err != nil {
+		return nil, err
+	}
+	for prop, dv := range deltas {
+		var n float64
+		if v, ok := m[prop]; ok {
+			n, _ = strconv.ParseFloat(string(v), 64)
+		}
+		m[prop] = strconv.AppendFloat(nil, max(n+float64(dv), 0), 'f', -1, 64)
+	}
+	return json.Marshal(m)
+}
+
+// addCountsInPlace is addCounts for a compact record holding each count
+// once as a non-negative integer; ok is false for anything else.
+func addCountsInPlace(b []byte, deltas map[string]int) ([]byte, bool) {
+	if len(b) < 2 || b[0] != '{' {
+		return nil, false
+	}
+	out := make([]byte, 0, len(b)+16)
+	seen, last, i := 0, 0, 1
+	for i < len(b) && b[i] != '}' {
+		end, ok := jmap.SkipString(b, i)
+		if !ok || end >= len(b) || b[end] != ':' {
+			return nil, false
+		}
+		name := string(b[i+1 : end-1])
+		start := end + 1
+		if end, ok = jmap.SkipValue(b, start); !ok || end >= len(b) {
+			return nil, false
+		}
+		if dv, count := deltas[name]; count {
+			n, err := strconv.ParseUint(string(b[start:end]), 10, 53)
+			if err != nil {
+				return nil, false
+			}
+			out = append(out, b[last:start]...)
+			out = strconv.AppendInt(out, max(int64(n)+int64(dv), 0), 10)
+			last = end
+			seen++
+		}
+		switch b[end] {
+		case ',':
+			i = end + 1
+		case '}':
+			i = end
+		default:
+			return nil, false
+		}
+	}
+	if seen != len(deltas) || i != len(b)-1 {
+		return nil, false
+	}
+	return append(out, b[last:]...), true
 }
 
 // validKeyword reports whether k may be a keyword (RFC 8621 §4.1.1: IMAP
