@@ -31,10 +31,14 @@ type Options struct {
 	MaxRetries int
 	// Logf receives Badger's own warnings and errors; nil discards them.
 	Logf func(level, msg string)
-	// TrimInterval is how often the pages of the value and write-ahead
-	// logs that Badger maps are handed back to the kernel (trimMappings;
-	// default 10s, negative for never).
-	TrimInterval time.Duration
+	// MappedBudget bounds the file-backed memory resident in the process
+	// (RssFile), most of it Badger's mapped files: above it, the mapped
+	// logs, then the tables, are handed back to the kernel (trimMappings)
+	// (default 128 MiB; negative for no bound). Under it, what the server
+	// reads stays in memory.
+	MappedBudget int64
+	// TrimCheck is how often the budget is checked (default 2s).
+	TrimCheck time.Duration
 }
 
 // DB is a Store on Badger.
@@ -78,8 +82,11 @@ func Open(opt Options) (*DB, error) {
 	if opt.MaxRetries == 0 {
 		opt.MaxRetries = 16
 	}
-	if opt.TrimInterval == 0 {
-		opt.TrimInterval = 10 * time.Second
+	if opt.MappedBudget == 0 {
+		opt.MappedBudget = 128 << 20
+	}
+	if opt.TrimCheck == 0 {
+		opt.TrimCheck = 2 * time.Second
 	}
 	bo := bdb.DefaultOptions(opt.Dir).
 		WithSyncWrites(false).
@@ -130,36 +137,36 @@ func Open(opt Options) (*DB, error) {
 	d.sync.cond = sync.NewCond(&d.sync.mu)
 	d.blobs = &blobStore{d: d}
 	d.stopGC, d.gcDone = make(chan struct{}), make(chan struct{})
-	go d.gcLoop(10*time.Minute, opt.TrimInterval)
+	go d.gcLoop(10 * time.Minute)
 	return d, nil
 }
 
 // gcLoop rewrites value log files that are mostly garbage (deleted blobs
-// and records) every interval, and trims the mapped logs (trimMappings)
-// every trim, until Close.
-func (d *DB) gcLoop(interval, trim time.Duration) {
+// and records) every interval, and keeps the mapped files within their
+// budget (trim), until Close.
+func (d *DB) gcLoop(interval time.Duration) {
 	defer close(d.gcDone)
 	t := time.NewTicker(interval)
 	defer t.Stop()
-	var trims <-chan time.Time
-	if trim > 0 {
-		tt := time.NewTicker(trim)
+	var checks <-chan time.Time
+	if d.opt.MappedBudget > 0 {
+		tt := time.NewTicker(d.opt.TrimCheck)
 		defer tt.Stop()
-		trims = tt.C
+		checks = tt.C
 	}
 	for {
 		select {
 		case <-d.stopGC:
 			return
-		case <-trims:
-			if _, err := trimMappings(d.opt.Dir); err != nil {
+		case <-checks:
+			if err := d.trim(); err != nil {
 				// Nothing is lost: the pages stay until the kernel
 				// wants them.
 				if errors.Is(err, errUnsupported) {
-					trims = nil
+					checks = nil
 				}
 				if d.opt.Logf != nil {
-					d.opt.Logf("warn", "trim mapped logs: "+err.Error())
+					d.opt.Logf("warn", "trim mapped files: "+err.Error())
 				}
 			}
 		case <-t.C:
@@ -172,6 +179,23 @@ func (d *DB) gcLoop(interval, trim time.Duration) {
 			}
 		}
 	}
+}
+
+// trim hands mapped pages back to the kernel while the file-backed memory
+// resident in the process is over its budget: first the logs, which the
+// server seldom reads (a message body when it is opened, the write-ahead
+// log on recovery), then, if that was not enough, the tables.
+func (d *DB) trim() error {
+	for _, kind := range [][]string{{".vlog", ".mem"}, {".sst"}} {
+		n, err := residentFile()
+		if err != nil || n <= d.opt.MappedBudget {
+			return err
+		}
+		if _, err := trimMappings(d.opt.Dir, kind...); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Close releases the id sequence, syncs and closes Badger.

@@ -47,3 +47,9 @@ func CountSyncs(d *DB) func() int64 {
 
 // TrimMappings is trimMappings, for the tests.
 var TrimMappings = trimMappings
+
+// ResidentFile is residentFile, for the tests.
+var ResidentFile = residentFile
+
+// Trim runs one check of the mapped files' budget.
+func Trim(d *DB) error { return d.trim() }

@@ -14,15 +14,13 @@ import (
 
 // trimMappings asks the kernel to reclaim the pages of the files of the
 // store in dir that Badger keeps mapped in this process (madvise
-// MADV_PAGEOUT on each such mapping, found in /proc/self/maps): value
-// logs, write-ahead logs and tables. Badger writes and reads them all
-// through their mappings, so every octet written or read once stays
+// MADV_PAGEOUT on each such mapping, found in /proc/self/maps) whose names
+// end in one of suffixes: ".vlog" and ".mem" for the value and
+// write-ahead logs, ".sst" for the tables. Badger writes and reads them
+// all through their mappings, so every octet written or read once stays
 // resident, and counted in the server's RSS, until the kernel runs short
 // of memory: after an import of 100,000 messages, well over a gigabyte.
-// What the server reads often it finds in Badger's caches, which are
-// bounded (the block and index caches hold tables decompressed); the rest
-// (a message body when it is opened, a table block the cache lost, the
-// write-ahead log on recovery) is faulted back from disk.
+// What is reclaimed is faulted back from disk when it is read again.
 //
 // MADV_PAGEOUT never changes what memory holds: dirty pages are written
 // back before they are dropped, and should a range be unmapped and reused
@@ -30,7 +28,7 @@ import (
 // costs that memory a page-in, nothing more. It reports how many octets of
 // mappings it advised; errUnsupported when the kernel lacks MADV_PAGEOUT
 // (before Linux 5.4).
-func trimMappings(dir string) (int64, error) {
+func trimMappings(dir string, suffixes ...string) (int64, error) {
 	abs, err := filepath.Abs(dir)
 	if err != nil {
 		return 0, err
@@ -48,8 +46,11 @@ func trimMappings(dir string) (int64, error) {
 		if !ok || !strings.HasPrefix(path, abs) || strings.ContainsRune(path[len(abs):], filepath.Separator) {
 			continue
 		}
-		if strings.HasSuffix(path, ".vlog") || strings.HasSuffix(path, ".mem") || strings.HasSuffix(path, ".sst") {
-			ranges = append(ranges, [2]uintptr{start, end})
+		for _, sfx := range suffixes {
+			if strings.HasSuffix(path, sfx) {
+				ranges = append(ranges, [2]uintptr{start, end})
+				break
+			}
 		}
 	}
 	if err := sc.Err(); err != nil {
@@ -70,6 +71,23 @@ func trimMappings(dir string) (int64, error) {
 		}
 	}
 	return advised, nil
+}
+
+// residentFile returns the octets of file-backed memory resident in this
+// process (RssFile of /proc/self/status, a counter the kernel keeps, so
+// reading it is cheap).
+func residentFile() (int64, error) {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0, err
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "RssFile:"); ok {
+			kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+			return kb << 10, err
+		}
+	}
+	return 0, errors.New("badger: no RssFile in /proc/self/status")
 }
 
 // errUnsupported is returned by trimMappings where the kernel cannot

@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/jmapd/jmapd/store"
 	"github.com/jmapd/jmapd/store/badger"
@@ -46,7 +47,7 @@ func mappedLogKB(t *testing.T, dir string) int {
 // the process's memory once trimmed, and reads back the same afterwards.
 func TestTrimMappings_ValueLogLeavesMemory(t *testing.T) {
 	dir := t.TempDir()
-	db := openStore(t, badger.Options{Dir: dir, TrimInterval: -1})
+	db := openStore(t, badger.Options{Dir: dir, MappedBudget: -1})
 	ctx := context.Background()
 	rng := rand.New(rand.NewPCG(1, 2))
 	var ids []store.BlobID
@@ -66,7 +67,7 @@ func TestTrimMappings_ValueLogLeavesMemory(t *testing.T) {
 	if before < 16<<10 {
 		t.Fatalf("the value log holds %d KB resident after 24 MB of uploads; the test means nothing", before)
 	}
-	advised, err := badger.TrimMappings(dir)
+	advised, err := badger.TrimMappings(dir, ".vlog")
 	if err != nil {
 		t.Fatalf("TrimMappings: %v", err)
 	}
@@ -86,4 +87,57 @@ func TestTrimMappings_ValueLogLeavesMemory(t *testing.T) {
 			t.Fatalf("blob %d after the trim: %v, equal %v", i, err, bytes.Equal(got, contents[i]))
 		}
 	}
+}
+
+// uploadMB stores n MiB of random blobs.
+func uploadMB(t *testing.T, db *badger.DB, n int) {
+	t.Helper()
+	rng := rand.New(rand.NewPCG(3, 4))
+	for range n {
+		data := make([]byte, 1<<20)
+		for i := range data {
+			data[i] = byte(rng.Uint32())
+		}
+		if _, err := db.Blobs().Upload(context.Background(), "acct", "application/octet-stream", bytes.NewReader(data), -1); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// The store keeps the file-backed memory of the process within its
+// budget: after 32 MB of uploads it trims the mapped logs back under it,
+// and under the budget it leaves them alone (what is read stays cached).
+func TestMappedBudget(t *testing.T) {
+	base, err := badger.ResidentFile()
+	if err != nil {
+		t.Skip(err)
+	}
+	t.Run("over", func(t *testing.T) {
+		dir := t.TempDir()
+		budget := base + 8<<20
+		db := openStore(t, badger.Options{Dir: dir, MappedBudget: budget, TrimCheck: 20 * time.Millisecond})
+		uploadMB(t, db, 32)
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			n, _ := badger.ResidentFile()
+			if n <= budget+4<<20 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("file-backed resident %d MB, budget %d MB", n>>20, budget>>20)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	})
+	t.Run("under", func(t *testing.T) {
+		dir := t.TempDir()
+		db := openStore(t, badger.Options{Dir: dir, MappedBudget: 1 << 40, TrimCheck: time.Hour})
+		uploadMB(t, db, 16)
+		if err := badger.Trim(db); err != nil {
+			t.Fatal(err)
+		}
+		if kb := mappedLogKB(t, dir); kb < 12<<10 {
+			t.Errorf("value log resident %d KB under a budget it never reached", kb)
+		}
+	})
 }

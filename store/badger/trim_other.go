@@ -9,4 +9,7 @@ import "errors"
 var errUnsupported = errors.New("badger: reclaiming mapped pages is not supported here")
 
 // trimMappings is a no-op outside Linux.
-func trimMappings(string) (int64, error) { return 0, errUnsupported }
+func trimMappings(string, ...string) (int64, error) { return 0, errUnsupported }
+
+// residentFile is unknown outside Linux.
+func residentFile() (int64, error) { return 0, errUnsupported }
