@@ -73,7 +73,11 @@ func New(ctx context.Context, opt Options) (*Server, error) {
 		return nil, fmt.Errorf("create data directory: %w", err)
 	}
 	log := opt.Log
-	st, err := badger.Open(badger.Options{Dir: cfg.Data, BlobGrace: cfg.Blobs.Grace.Duration,
+	mapped := cfg.MappedBudgetMB << 20
+	if mapped == 0 {
+		mapped = -1 // no bound
+	}
+	st, err := badger.Open(badger.Options{Dir: cfg.Data, BlobGrace: cfg.Blobs.Grace.Duration, MappedBudget: mapped,
 		Logf: func(level, msg string) {
 			if level == "error" {
 				log.Error().Str("component", "badger").Msg(msg)

@@ -50,6 +50,12 @@ type Config struct {
 	// collection takes CPU from requests. 0 leaves the runtime's default
 	// (default 384; the GOMEMLIMIT environment variable wins).
 	MemoryLimitMB int64 `toml:"memory_limit_mb"`
+	// MappedBudgetMB bounds, in MiB, the file pages of the store the
+	// process keeps resident: the store reads and writes its files through
+	// memory mappings, and pages above the budget are handed back to the
+	// kernel, logs first (a server with memory to spare may raise it: the
+	// pages then stay cached). 0 for no bound (default 128).
+	MappedBudgetMB int64 `toml:"mapped_budget_mb"`
 	// Limits are the request limits the session advertises.
 	Limits Limits `toml:"limits"`
 	// Auth tunes authentication.
@@ -181,11 +187,12 @@ func (d Duration) MarshalText() ([]byte, error) {
 // nothing.
 func Default() Config {
 	return Config{
-		Data:          "./data",
-		Listen:        "127.0.0.1:8080",
-		LogLevel:      "info",
-		LogFormat:     "auto",
-		MemoryLimitMB: 384,
+		Data:           "./data",
+		Listen:         "127.0.0.1:8080",
+		LogLevel:       "info",
+		LogFormat:      "auto",
+		MemoryLimitMB:  384,
+		MappedBudgetMB: 128,
 		Limits: Limits{
 			MaxSizeUpload:         50_000_000,
 			MaxConcurrentUpload:   4,
@@ -336,6 +343,9 @@ func (c Config) Validate() error {
 	}
 	if c.MemoryLimitMB < 0 {
 		bad("memory_limit_mb", "must be 0 (no limit) or more, not %d", c.MemoryLimitMB)
+	}
+	if c.MappedBudgetMB < 0 {
+		bad("mapped_budget_mb", "must be 0 (no bound) or more, not %d", c.MappedBudgetMB)
 	}
 	l := c.Limits
 	positive("limits.max_size_upload", l.MaxSizeUpload)

@@ -207,6 +207,7 @@ func TestValidate(t *testing.T) {
 		{"origin not a url", func(c *Config) { c.Push.AllowedOrigins = []string{"a.test"} }, []string{"push.allowed_origins"}},
 		{"no push connections", func(c *Config) { c.Push.MaxConnectionsPerUser = 0 }, []string{"push.max_connections_per_user"}},
 		{"negative memory limit", func(c *Config) { c.MemoryLimitMB = -1 }, []string{"memory_limit_mb"}},
+		{"negative mapped budget", func(c *Config) { c.MappedBudgetMB = -1 }, []string{"mapped_budget_mb"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
