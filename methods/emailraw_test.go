@@ -9,6 +9,24 @@ import (
 	"github.com/jmapd/jmapd/internal/mime"
 )
 
+// rawAndDecoded stores e as marshalEmail does and reads it back both ways.
+func rawAndDecoded(t *testing.T, e *emailRecord) (rawEmail, emailRecord) {
+	t.Helper()
+	b, err := marshalEmail(e)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var r rawEmail
+	if !scanRawEmail(b, &r) {
+		t.Fatalf("scanRawEmail refused %s", b)
+	}
+	var dec emailRecord
+	if err := decodeEmailRecord(b, &dec); err != nil {
+		t.Fatal(err)
+	}
+	return r, dec
+}
+
 func TestNumRecordFields(t *testing.T) {
 	if len(recordFields) != numRecordFields {
 		t.Fatalf("numRecordFields is %d, recordFields has %d", numRecordFields, len(recordFields))
@@ -20,18 +38,7 @@ func TestNumRecordFields(t *testing.T) {
 func TestAppendRawEmailProps_SameAsDecoded(t *testing.T) {
 	empty := &emailRecord{ID: "y"}
 	for _, e := range []*emailRecord{sampleRecord(), empty} {
-		b, err := marshalEmail(e)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var r rawEmail
-		if !scanRawEmail(b, &r) {
-			t.Fatalf("scanRawEmail refused %s", b)
-		}
-		var dec emailRecord
-		if err := decodeEmailRecord(b, &dec); err != nil {
-			t.Fatal(err)
-		}
+		r, dec := rawAndDecoded(t, e)
 		for mask := range uint32(1) << len(storedEmailProps) {
 			if mask%97 != 0 && mask != 1<<len(storedEmailProps)-1 {
 				continue // a spread of subsets, and all of them
@@ -104,18 +111,7 @@ func FuzzRawEmailProps(f *testing.F) {
 		if nulls {
 			e.MailboxIDs, e.Keywords, e.MessageID, e.From, e.Subject, e.SentAt, e.Left = nil, nil, nil, nil, nil, nil, nil
 		}
-		b, err := marshalEmail(e)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var r rawEmail
-		if !scanRawEmail(b, &r) {
-			t.Fatalf("scanRawEmail refused %s", b)
-		}
-		var dec emailRecord
-		if err := decodeEmailRecord(b, &dec); err != nil {
-			t.Fatal(err)
-		}
+		r, dec := rawAndDecoded(t, e)
 		var props []string
 		for i, p := range storedEmailProps {
 			if mask&(1<<i) != 0 {
