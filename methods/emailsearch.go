@@ -293,26 +293,49 @@ func (r *searchReader) match(tok string) (*fieldSets, error) {
 		}
 	}
 	out := &fieldSets{}
-	for _, t := range toks {
-		p := postingPrefix(r.acct, t)
-		for m, err := range r.tx.ScanMeta(p) {
-			if err != nil {
-				return nil, err
-			}
-			if len(m.Value) == 1 { // format 1: the key names the email
-				out.add([]byte(m.Key[len(p):]), m.Value[0])
-				continue
-			}
-			if err := search.DecodeBlockBytes(m.Value, func(id []byte, f uint8) bool {
-				out.add(id, f)
-				return true
-			}); err != nil {
-				return nil, fmt.Errorf("posting block %q: %w", m.Key, err)
+	posting := func(rest, v []byte) error {
+		if len(v) == 1 { // format 1: the key names the email
+			out.add(rest, v[0])
+			return nil
+		}
+		if err := search.DecodeBlockBytes(v, func(id []byte, f uint8) bool {
+			out.add(id, f)
+			return true
+		}); err != nil {
+			return fmt.Errorf("posting block %q: %w", rest, err)
+		}
+		return nil
+	}
+	if mv, ok := r.tx.(metaViewer); ok {
+		prefixes := make([]string, len(toks))
+		for i, t := range toks {
+			prefixes[i] = postingPrefix(r.acct, t)
+		}
+		if err := mv.ViewMetas(prefixes, func(_ int, rest, v []byte) error { return posting(rest, v) }); err != nil {
+			return nil, err
+		}
+	} else {
+		for _, t := range toks {
+			p := postingPrefix(r.acct, t)
+			for m, err := range r.tx.ScanMeta(p) {
+				if err != nil {
+					return nil, err
+				}
+				if err := posting([]byte(m.Key[len(p):]), m.Value); err != nil {
+					return nil, err
+				}
 			}
 		}
 	}
 	r.memo[tok] = out
 	return out, nil
+}
+
+// metaViewer is a store.Tx that reads the metas under many prefixes with
+// one iterator, lending their values instead of copying them (store/badger's
+// tx is one).
+type metaViewer interface {
+	ViewMetas(prefixes []string, fn func(i int, rest, value []byte) error) error
 }
 
 // bodyHas answers whether the body of email id contains s when the index

@@ -166,12 +166,19 @@ func BenchmarkTextSearch(b *testing.B) {
 			b.ReportAllocs()
 			var lat []time.Duration
 			i := 0
+			var stopProfile func()
+			if class.name == "common" {
+				stopProfile = loopProfile(b)
+			} else {
+				stopProfile = func() {}
+			}
 			for b.Loop() {
 				t := time.Now()
 				search(words[i%len(words)])
 				lat = append(lat, time.Since(t))
 				i++
 			}
+			stopProfile()
 			slices.Sort(lat)
 			b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "p50-ms")
 			b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1000, "p99-ms")
