@@ -202,6 +202,11 @@ type BlobInput struct {
 	// it for the whole content, worked out by the caller; the store takes
 	// it as it is.
 	ID BlobID
+	// Held, for BlobTx.PutBlobs only, stores the blob without an upload
+	// grant: in the same transaction the caller references it (BlobRef),
+	// or it is the base of composites of the same batch, which hold it.
+	// A delivery's copies are stored so, and leave nothing to collect.
+	Held bool
 }
 
 // BlobStore holds blob contents, deduplicated by SHA-256.

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -443,7 +444,14 @@ func (a *Agent) DeliverLocal(tx store.Tx, copies []Copy, from string) (map[strin
 			return nil, errors.New("the store cannot store the copies in the transaction")
 		}
 		var err error
-		if stored, err = bt.PutBlobs(copies[0].up.acct, copies[0].up.in); err != nil {
+		// Each copy is referenced by the email Deliver makes of it, and
+		// the message by its copies, all in this transaction: no upload
+		// grants to keep, or to collect a day later.
+		in := slices.Clone(copies[0].up.in)
+		for i := range in {
+			in[i].Held = true
+		}
+		if stored, err = bt.PutBlobs(copies[0].up.acct, in); err != nil {
 			return nil, fmt.Errorf("store delivered copies: %w", err)
 		}
 	}

@@ -414,7 +414,8 @@ func (t *tx) storeBlobs(acct store.AccountID, in []store.BlobInput, shas, bases 
 	return nil
 }
 
-// grantUpload records an uploaded blob's meta and acct's upload grant.
+// grantUpload records an uploaded blob's meta and acct's upload grant
+// (none for a held input).
 func (t *tx) grantUpload(acct store.AccountID, sha string, x store.BlobInput, expiry int64) error {
 	m, err := t.blobMeta(sha)
 	if errors.Is(err, store.ErrNotFound) {
@@ -424,8 +425,15 @@ func (t *tx) grantUpload(acct store.AccountID, sha string, x store.BlobInput, ex
 			return errChunksGone
 		}
 		m = &blobMeta{Size: int64(len(x.Data))}
+		if x.Held {
+			m.Type = x.Type
+			return t.putBlobMeta(sha, m)
+		}
 	} else if err != nil {
 		return err
+	}
+	if x.Held {
+		return nil
 	}
 	return t.grant(acct, sha, m, x.Type, expiry, false)
 }
@@ -437,6 +445,9 @@ func (t *tx) grantUpload(acct store.AccountID, sha string, x store.BlobInput, ex
 func (t *tx) grantComposite(acct store.AccountID, sha, base string, x store.BlobInput, size, expiry int64, held map[string]*blobMeta) error {
 	m, err := t.blobMeta(sha)
 	if err == nil {
+		if x.Held {
+			return nil
+		}
 		return t.grant(acct, sha, m, x.Type, expiry, false)
 	} else if !errors.Is(err, store.ErrNotFound) {
 		return err
@@ -461,7 +472,12 @@ func (t *tx) grantComposite(acct store.AccountID, sha, base string, x store.Blob
 	}
 	bm.Refs++
 	held[base] = bm
-	return t.grant(acct, sha, &blobMeta{Size: size, Base: base, Prefix: prefix}, x.Type, expiry, true)
+	m = &blobMeta{Size: size, Base: base, Prefix: prefix}
+	if x.Held {
+		m.Type = x.Type
+		return t.putBlobMeta(sha, m)
+	}
+	return t.grant(acct, sha, m, x.Type, expiry, true)
 }
 
 // grant gives acct an upload grant on the blob sha until expiry and writes

@@ -215,3 +215,51 @@ func TestBlob_SameCompositeTwiceInOneBatch(t *testing.T) {
 		t.Fatalf("%d chunks of the base remain", len(v))
 	}
 }
+
+// Held blobs, as a delivery stores its copies in the delivering
+// transaction, get no upload grant: the sender cannot read the
+// recipients' copies, Collect finds nothing to do while the copies are
+// referenced, and once their references are dropped the copies and the
+// message they stand on are collected.
+func TestBlob_HeldCopiesLeaveNothingToCollect(t *testing.T) {
+	db := openStore(t, badger.Options{BlobGrace: time.Minute})
+	raw := blobBytes(3000, 21)
+	traces := [][]byte{[]byte("Delivered-To: a@x\r\n"), []byte("Delivered-To: b@x\r\n")}
+	in := []store.BlobInput{{Type: "message/rfc822", Data: raw, ID: blobID(raw), Held: true}}
+	for _, tr := range traces {
+		in = append(in, store.BlobInput{Type: "message/rfc822", Data: tr, Base: blobID(raw), ID: store.CompositeID(tr, raw), Held: true})
+	}
+	var infos []store.BlobInfo
+	update(t, db, func(tx store.Tx) error {
+		var err error
+		if infos, err = tx.(store.BlobTx).PutBlobs("sender", in); err != nil {
+			return err
+		}
+		for i, acct := range []store.AccountID{"ra", "rb"} {
+			if err := tx.BlobRef(acct, infos[i+1].ID); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	for i, acct := range []store.AccountID{"ra", "rb"} {
+		wantBlob(t, db, acct, infos[i+1].ID, append(append([]byte{}, traces[i]...), raw...))
+		wantNoBlob(t, db, "sender", infos[i+1].ID)
+	}
+	wantNoBlob(t, db, "sender", infos[0].ID)
+	if n := collect(t, db, time.Now().Add(time.Hour)); n != 0 {
+		t.Fatalf("collect removed %d blobs still referenced", n)
+	}
+	update(t, db, func(tx store.Tx) error {
+		for i, acct := range []store.AccountID{"ra", "rb"} {
+			if err := tx.BlobUnref(acct, infos[i+1].ID); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	collect(t, db, time.Now().Add(time.Hour))
+	if v := chunkVersions(t, db, infos[0].ID); len(v) != 0 {
+		t.Fatalf("%d chunks of the message remain after its copies went", len(v))
+	}
+}
