@@ -93,7 +93,7 @@ type Authenticator struct {
 	// flights are the verifications running, by cache key: a request
 	// whose credential is being verified waits for that answer instead of
 	// being charged and verified again.
-	flights  map[[sha256.Size]byte]*flight
+	flights  map[flightKey]*flight
 	cacheMax int
 	swept    time.Time // when expired cache entries were last dropped
 }
@@ -130,7 +130,7 @@ func New(st store.Store, opt Options) *Authenticator {
 		byAddr:   newThrottle(opt.MaxFailures, opt.Window, maxThrottleEntries),
 		byAcct:   newThrottle(opt.MaxFailures, opt.Window, maxThrottleEntries),
 		cache:    make(map[[sha256.Size]byte]cached),
-		flights:  make(map[[sha256.Size]byte]*flight),
+		flights:  make(map[flightKey]*flight),
 		cacheMax: maxCacheEntries,
 	}
 }
@@ -257,7 +257,7 @@ func (a *Authenticator) basic(ctx context.Context, addr, user, pass string) (Log
 		}
 		return l, 0, nil
 	}
-	return a.once(ctx, key, func() (Login, time.Duration, error) { return a.verifyBasic(ctx, now, key, addr, user, pass) })
+	return a.once(ctx, key, addr, user, func() (Login, time.Duration, error) { return a.verifyBasic(ctx, now, key, addr, user, pass) })
 }
 
 // flight is one verification of a credential that others wait for.
@@ -268,46 +268,71 @@ type flight struct {
 	err   error
 }
 
+// flightKey names a verification: the credential, and the cache
+// generation it started in, so that a request arriving after a Flush (a
+// password changed, a token revoked) never takes the answer of a
+// verification that began before it.
+type flightKey struct {
+	cred [sha256.Size]byte
+	gen  uint64
+}
+
 // once runs verify for the credential named key unless a verification of
 // it is running already, in which case it waits for that one's answer.
 // A client that opens many connections at once with a credential not
 // cached yet (or whose cache entry just expired) then costs one argon2
 // run and one provisional failure, not one each: charged together, those
 // would use up the client's failures and throttle a user who never sent a
-// wrong password.
-func (a *Authenticator) once(ctx context.Context, key [sha256.Size]byte, verify func() (Login, time.Duration, error)) (Login, time.Duration, error) {
+// wrong password. The answer is the credential's; whether this request's
+// client address and account (acct, "" for a token) may log in now is
+// still checked for it, and a leader that was throttled, or ended without
+// an answer, leaves each waiter to verify for itself.
+func (a *Authenticator) once(ctx context.Context, key [sha256.Size]byte, addr, acct string, verify func() (Login, time.Duration, error)) (Login, time.Duration, error) {
 	for {
 		a.mu.Lock()
-		f, running := a.flights[key]
+		fk := flightKey{key, a.gen}
+		f, running := a.flights[fk]
 		if !running {
 			f = &flight{done: make(chan struct{})}
-			a.flights[key] = f
+			a.flights[fk] = f
 		}
 		a.mu.Unlock()
 		if !running {
-			l, wait, err := verify()
-			f.login, f.wait, f.err = l, wait, err
-			if err != nil && !errors.Is(err, ErrUnauthorized) && !errors.Is(err, ErrThrottled) {
-				// The leader's own trouble (its context ended, the
-				// store failed) is no answer for the others: they
-				// verify again.
-				f.login, f.err = Login{}, errRetry
-			}
-			a.mu.Lock()
-			delete(a.flights, key)
-			a.mu.Unlock()
-			close(f.done)
-			return l, wait, err
+			return a.lead(fk, f, verify)
 		}
 		select {
 		case <-f.done:
 		case <-ctx.Done():
 			return Login{}, 0, ctx.Err()
 		}
-		if f.err != errRetry {
-			return f.login, f.wait, f.err
+		if f.err == errRetry || errors.Is(f.err, ErrThrottled) {
+			continue
 		}
+		if wait, ok := a.allowed(a.opt.Now(), addr, acct); !ok {
+			return Login{}, wait, ErrThrottled
+		}
+		return f.login, f.wait, f.err
 	}
+}
+
+// lead runs verify for the flight f and hands its answer to those waiting;
+// if verify panics, they are told to verify for themselves.
+func (a *Authenticator) lead(fk flightKey, f *flight, verify func() (Login, time.Duration, error)) (Login, time.Duration, error) {
+	f.err = errRetry
+	defer func() {
+		a.mu.Lock()
+		delete(a.flights, fk)
+		a.mu.Unlock()
+		close(f.done)
+	}()
+	l, wait, err := verify()
+	f.login, f.wait, f.err = l, wait, err
+	if err != nil && !errors.Is(err, ErrUnauthorized) && !errors.Is(err, ErrThrottled) {
+		// The leader's own trouble (its context ended, the store
+		// failed) is no answer for the others.
+		f.login, f.err = Login{}, errRetry
+	}
+	return l, wait, err
 }
 
 // errRetry tells those who waited on a verification that ended without an
@@ -454,7 +479,7 @@ func (a *Authenticator) bearer(ctx context.Context, addr, secret string) (Login,
 		}
 		return l, 0, nil
 	}
-	return a.once(ctx, key, func() (Login, time.Duration, error) { return a.verifyBearer(ctx, now, key, addr, secret) })
+	return a.once(ctx, key, addr, "", func() (Login, time.Duration, error) { return a.verifyBearer(ctx, now, key, addr, secret) })
 }
 
 // verifyBearer verifies a token secret against the store, charging a

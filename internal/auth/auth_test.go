@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"regexp"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -898,5 +899,147 @@ func TestAuthenticate_ConcurrentColdLoginsAreNotThrottled(t *testing.T) {
 	// A wrong password still fails, and is charged.
 	if _, _, err := a.Authenticate(context.Background(), basicReq("alice@example.test", "wrong", addr)); err != ErrUnauthorized {
 		t.Fatalf("wrong password: %v", err)
+	}
+}
+
+// parkedInOnce waits until n goroutines wait on another's verification in
+// once, reading the goroutine stacks (no sleeping on a guess).
+func parkedInOnce(t *testing.T, n int) {
+	t.Helper()
+	select {
+	case <-parked(t, n):
+	case <-time.After(5 * time.Second):
+		t.Fatalf("fewer than %d logins wait on a verification", n)
+	}
+}
+
+// holdVerified makes the next verification stop after it has verified,
+// until release is closed; entered is closed when it stops.
+func holdVerified(t *testing.T) (entered, release chan struct{}) {
+	entered, release = make(chan struct{}), make(chan struct{})
+	testHookVerified = func() {
+		testHookVerified = nil
+		close(entered)
+		<-release
+	}
+	t.Cleanup(func() { testHookVerified = nil })
+	return entered, release
+}
+
+type loginResult struct {
+	id  store.PrincipalID
+	err error
+}
+
+func loginAsync(a *Authenticator, r *http.Request) chan loginResult {
+	out := make(chan loginResult, 1)
+	go func() {
+		id, _, err := a.Authenticate(context.Background(), r)
+		out <- loginResult{id, err}
+	}()
+	return out
+}
+
+// A request sent after a password change and Flush is verified against the
+// new password, even while a verification of the old one that began
+// before the change is still running.
+func TestAuthenticate_LoginAfterFlushDoesNotJoinEarlierVerification(t *testing.T) {
+	st, a, _ := setup(t, Options{})
+	entered, release := holdVerified(t)
+	lead := loginAsync(a, basicReq("alice@example.test", alicePass, "192.0.2.1:1"))
+	<-entered
+	setPassword(t, st, "p1", "new password")
+	a.Flush()
+	late := loginAsync(a, basicReq("alice@example.test", alicePass, "192.0.2.1:1"))
+	// The late login must verify on its own and finish while the first
+	// is held; if it waits on the first instead, release that one.
+	var r loginResult
+	select {
+	case r = <-late:
+	case <-parked(t, 1):
+		close(release)
+		r = <-late
+	}
+	if r.err != ErrUnauthorized {
+		t.Errorf("old password after the change: %q, %v; want ErrUnauthorized", r.id, r.err)
+	}
+	select {
+	case <-release:
+	default:
+		close(release)
+	}
+	<-lead
+}
+
+// parked is closed once n goroutines wait on another's verification; it
+// stops looking when the test ends.
+func parked(t *testing.T, n int) chan struct{} {
+	c, stop := make(chan struct{}), make(chan struct{})
+	t.Cleanup(func() { close(stop) })
+	go func() {
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			buf := make([]byte, 1<<20)
+			buf = buf[:runtime.Stack(buf, true)]
+			got := 0
+			for _, g := range strings.Split(string(buf), "\n\n") {
+				if strings.Contains(g, "[select") && strings.Contains(g, "(*Authenticator).once(") {
+					got++
+				}
+			}
+			if got >= n {
+				close(c)
+				return
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}()
+	return c
+}
+
+// A client address that failed too often is refused even when the right
+// password it sends is being verified for another address.
+func TestAuthenticate_ThrottledAddressDoesNotShareAnotherVerification(t *testing.T) {
+	cheapHashing(t)
+	_, a, _ := setup(t, Options{MaxFailures: 2, Window: time.Minute})
+	const throttled = "203.0.113.9:1"
+	for range 3 {
+		a.Authenticate(context.Background(), headerReq("Basic !!!", throttled))
+	}
+	entered, release := holdVerified(t)
+	lead := loginAsync(a, basicReq("alice@example.test", alicePass, "192.0.2.1:1"))
+	<-entered
+	late := loginAsync(a, basicReq("alice@example.test", alicePass, throttled))
+	parkedInOnce(t, 1)
+	close(release)
+	if r := <-lead; r.err != nil {
+		t.Fatalf("login from the good address: %v", r.err)
+	}
+	if r := <-late; r.err != ErrThrottled {
+		t.Errorf("throttled address: %q, %v; want ErrThrottled", r.id, r.err)
+	}
+}
+
+// A verification that panics (a bug in the store) does not leave the
+// credential's later logins waiting forever.
+func TestAuthenticate_PanickedVerificationDoesNotBlockLaterLogins(t *testing.T) {
+	_, a, _ := setup(t, Options{})
+	testHookVerified = func() {
+		testHookVerified = nil
+		panic("verification failed badly")
+	}
+	t.Cleanup(func() { testHookVerified = nil })
+	func() {
+		defer func() { recover() }() // as net/http recovers a handler
+		a.Authenticate(context.Background(), basicReq("alice@example.test", alicePass, "192.0.2.1:1"))
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if id, _, err := a.Authenticate(ctx, basicReq("alice@example.test", alicePass, "192.0.2.1:1")); err != nil || id != "p1" {
+		t.Errorf("login after a panicked verification: %q, %v; want p1", id, err)
 	}
 }
