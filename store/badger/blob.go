@@ -22,7 +22,8 @@ import (
 const chunkSize = 1 << 20
 
 // inlineUpload is the most content an upload writes inside its metadata
-// transaction; Badger caps a transaction near 15% of its 64 MB memtable.
+// transaction: its 1 MiB chunks go to the value log, so a transaction
+// (capped near 15% of a 32 MB memtable) counts only a pointer for each.
 const inlineUpload = 4 << 20
 
 type blobMeta struct {

@@ -33,6 +33,11 @@ func trimMappings(dir string, suffixes ...string) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
+	// The maps name files by their resolved path: a data directory
+	// reached through a symbolic link must be resolved too.
+	if abs, err = filepath.EvalSymlinks(abs); err != nil {
+		return 0, err
+	}
 	abs = filepath.Clean(abs) + string(filepath.Separator)
 	f, err := os.Open("/proc/self/maps")
 	if err != nil {

@@ -141,3 +141,18 @@ func TestMappedBudget(t *testing.T) {
 		}
 	})
 }
+
+// A data directory reached through a symbolic link (/var/lib/jmapd linked
+// to another disk) is trimmed too: the maps name the resolved path.
+func TestTrimMappings_ThroughSymlink(t *testing.T) {
+	target := t.TempDir()
+	link := filepath.Join(t.TempDir(), "data")
+	if err := os.Symlink(target, link); err != nil {
+		t.Fatal(err)
+	}
+	db := openStore(t, badger.Options{Dir: link, MappedBudget: -1})
+	uploadMB(t, db, 4)
+	if advised, err := badger.TrimMappings(link, ".vlog"); err != nil || advised == 0 {
+		t.Errorf("TrimMappings through the link advised %d octets, %v", advised, err)
+	}
+}
