@@ -11,6 +11,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/rs/zerolog"
+
 	"github.com/jmapd/jmapd/internal/mime"
 	"github.com/jmapd/jmapd/jmap"
 	"github.com/jmapd/jmapd/store"
@@ -403,57 +405,87 @@ func emailImport(ctx context.Context, c *jmap.Call) (any, error) {
 			p.recAt = t
 		}
 	}
-	resp := &emailImportResponse{AccountID: args.AccountID}
-	leftWaiting := false // emails past the index budget of the transaction
-	changes, err := c.Store().Update(ctx, func(tx store.Tx) error {
-		resp.Created, resp.NotCreated = map[string]map[string]any{}, map[string]*jmap.SetError{}
-		st, err := tx.State(acct.ID, "Email")
-		if err != nil {
-			return err
-		}
-		resp.OldState = jmap.FormatState(uint64(st))
-		if args.IfInState != nil && *args.IfInState != resp.OldState {
-			return jmap.NewMethodError(jmap.ErrStateMismatch, "")
-		}
-		cnt := newCounter(tx, acct.ID)
-		cids := make([]string, 0, len(items))
-		for cid := range items {
-			cids = append(cids, cid)
-		}
-		slices.Sort(cids)
-		for _, cid := range cids {
-			p := items[cid]
-			if p.serr != nil {
-				resp.NotCreated[cid] = p.serr
-				continue
-			}
-			recAt := p.recAt
-			access, err := callerAccess(ctx, tx, acct.ID)
-			if err != nil {
-				return err
-			}
-			if serr := checkAddRights(access, p.item.MailboxIDs, c.ResolveID); serr != nil {
-				resp.NotCreated[cid] = serr
-				continue
-			}
-			created, serr, err := newEmail(tx, acct.ID, cnt, p.msg, p.text, p.blob, p.item.MailboxIDs, p.item.Keywords, c.ResolveID,
-				func() (time.Time, *jmap.SetError) { return recAt, nil })
-			if err != nil {
-				return err
-			}
-			if serr != nil {
-				resp.NotCreated[cid] = serr
-				continue
-			}
-			resp.Created[cid] = created
-		}
-		err = cnt.flush()
-		leftWaiting = cnt.search.deferred > 0
-		return err
-	})
-	if err != nil {
-		return nil, err
+	resp := &emailImportResponse{AccountID: args.AccountID,
+		Created: map[string]map[string]any{}, NotCreated: map[string]*jmap.SetError{}}
+	leftWaiting := false // emails past the index budget of a transaction
+	cids := make([]string, 0, len(items))
+	for cid := range items {
+		cids = append(cids, cid)
 	}
+	slices.Sort(cids)
+	// Each import stands alone (RFC 8621 §4.8: created or notCreated per
+	// email), so a large one commits in chunks that a transaction of the
+	// store holds whatever the messages' headers.
+	var newest []store.StateChange
+	for _, chunk := range importChunks(cids, items) {
+		first := len(resp.Created)+len(resp.NotCreated) == 0
+		created, notCreated := map[string]map[string]any{}, map[string]*jmap.SetError{}
+		changes, err := c.Store().Update(ctx, func(tx store.Tx) error {
+			clear(created)
+			clear(notCreated)
+			if first {
+				st, err := tx.State(acct.ID, "Email")
+				if err != nil {
+					return err
+				}
+				resp.OldState = jmap.FormatState(uint64(st))
+				if args.IfInState != nil && *args.IfInState != resp.OldState {
+					return jmap.NewMethodError(jmap.ErrStateMismatch, "")
+				}
+			}
+			cnt := newCounter(tx, acct.ID)
+			for _, cid := range chunk {
+				p := items[cid]
+				if p.serr != nil {
+					notCreated[cid] = p.serr
+					continue
+				}
+				recAt := p.recAt
+				access, err := callerAccess(ctx, tx, acct.ID)
+				if err != nil {
+					return err
+				}
+				if serr := checkAddRights(access, p.item.MailboxIDs, c.ResolveID); serr != nil {
+					notCreated[cid] = serr
+					continue
+				}
+				made, serr, err := newEmail(tx, acct.ID, cnt, p.msg, p.text, p.blob, p.item.MailboxIDs, p.item.Keywords, c.ResolveID,
+					func() (time.Time, *jmap.SetError) { return recAt, nil })
+				if err != nil {
+					return err
+				}
+				if serr != nil {
+					notCreated[cid] = serr
+					continue
+				}
+				created[cid] = made
+			}
+			err := cnt.flush()
+			leftWaiting = leftWaiting || cnt.search.deferred > 0
+			return err
+		})
+		if err != nil {
+			if first {
+				return nil, err
+			}
+			// Earlier chunks are stored: say so, and that these are not.
+			zerolog.Ctx(ctx).Error().Err(err).Str("account", string(acct.ID)).Msg("import chunk")
+			for _, cid := range chunk {
+				resp.NotCreated[cid] = jmap.NewSetError(jmap.ErrServerFail, "")
+			}
+			continue
+		}
+		for cid, v := range created {
+			resp.Created[cid] = v
+		}
+		for cid, v := range notCreated {
+			resp.NotCreated[cid] = v
+		}
+		if len(changes) > 0 {
+			newest = changes
+		}
+	}
+	changes := newest
 	for cid, v := range resp.Created {
 		c.Created(cid, v["id"].(string))
 	}
@@ -875,4 +907,29 @@ func lookupThreadBlob(ctx context.Context, tx store.Tx, acct store.AccountID, bl
 		}
 	}
 	return out, nil
+}
+
+// importChunkBytes bounds the header octets of the emails one transaction
+// of an Email/import stores: their records and indexes grow with them
+// (addresses, references), and a store transaction holds a few MB.
+const importChunkBytes = 1 << 20
+
+// importChunks cuts the sorted creation ids of an import into runs whose
+// messages' header octets stay within importChunkBytes (at least one id
+// each, and one run when there are no ids).
+func importChunks(cids []string, items map[string]*parsedImport) [][]string {
+	var out [][]string
+	start, size := 0, 0
+	for i, cid := range cids {
+		n := 1024
+		if p := items[cid]; p.msg != nil {
+			n += p.msg.HeaderSize()
+		}
+		if i > start && size+n > importChunkBytes {
+			out = append(out, cids[start:i])
+			start, size = i, 0
+		}
+		size += n
+	}
+	return append(out, cids[start:])
 }

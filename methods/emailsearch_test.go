@@ -590,3 +590,60 @@ func TestEmailImport_LargestBatchIsIndexed(t *testing.T) {
 		}
 	}
 }
+
+// An Email/import of maxObjectsInSet messages with long headers (40
+// recipients, 30 references: records of several KB) is more than one
+// store transaction holds; it commits in chunks, every email is created,
+// and oldState and newState span them all.
+func TestEmailImport_LargeHeadersCommitInChunks(t *testing.T) {
+	srv := jmaptest.Start(t)
+	alice := srv.NewUser(t, "alice@example.test")
+	inbox := mailboxByRole(t, alice, "inbox")
+	const n = 1000
+	create := map[string]any{}
+	for i := range n {
+		var to, refs, body []string
+		for j := range 40 {
+			to = append(to, fmt.Sprintf("Person Number %d <person%d.%d@long-domain-name.example.test>", j, i, j))
+		}
+		for j := range 30 {
+			refs = append(refs, fmt.Sprintf("<ref%d.%d.abcdefghij@example.test>", i, j))
+		}
+		for j := range 20 {
+			body = append(body, fmt.Sprintf("w%dx%d", i, j))
+		}
+		raw := "From: Sender <s@example.test>\r\nTo: " + strings.Join(to, ", ") + "\r\nReferences: " + strings.Join(refs, " ") +
+			fmt.Sprintf("\r\nSubject: A long subject line for message number %d\r\nMessage-ID: <m%d@example.test>\r\n\r\n", i, i) +
+			strings.Join(body, " ") + "\r\n"
+		create[fmt.Sprint(i)] = map[string]any{"data": []any{map[string]any{"data:asText": raw}}}
+	}
+	up := alice.One(t, "Blob/upload", map[string]any{"accountId": alice.Account, "create": create})
+	blobs, _ := up["created"].(map[string]any)
+	if len(blobs) != n {
+		t.Fatalf("Blob/upload: %d created", len(blobs))
+	}
+	emails := map[string]any{}
+	for k, b := range blobs {
+		emails[k] = map[string]any{"blobId": str(b.(map[string]any)["id"]), "mailboxIds": boolSet(inbox)}
+	}
+	before := alice.State(t, alice.Account, "Email")
+	res := importEmails(t, alice, emails)
+	if created, _ := res["created"].(map[string]any); len(created) != n {
+		t.Fatalf("import: %d created, notCreated %.300v", len(created), res["notCreated"])
+	}
+	if res["oldState"] != before {
+		t.Errorf("oldState %v, want %v", res["oldState"], before)
+	}
+	after := alice.State(t, alice.Account, "Email")
+	if res["newState"] != after {
+		t.Errorf("newState %v, want the state after the import %v", res["newState"], after)
+	}
+	ch := alice.One(t, "Email/changes", map[string]any{"accountId": alice.Account, "sinceState": before})
+	if got := len(strs(ch["created"])); got != n || ch["newState"] != after {
+		t.Errorf("Email/changes since oldState: %d created, newState %v", got, ch["newState"])
+	}
+	q := alice.One(t, "Email/query", map[string]any{"accountId": alice.Account, "filter": map[string]any{"body": "w999x19"}})
+	if ids := strs(q["ids"]); len(ids) != 1 {
+		t.Errorf("last word of the last message: %v", ids)
+	}
+}

@@ -95,6 +95,15 @@ func Parse(raw []byte) (*Message, error) {
 	return &Message{Raw: raw, Headers: hs, Root: root}, nil
 }
 
+// HeaderSize is the length in octets of the message's top-level header
+// section.
+func (m *Message) HeaderSize() int {
+	if m.Root == nil {
+		return 0
+	}
+	return m.Root.bodyStart
+}
+
 // parser holds the state of one Parse.
 type parser struct {
 	raw   []byte
