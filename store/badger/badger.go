@@ -133,7 +133,14 @@ func Open(opt Options) (*DB, error) {
 		db.Close()
 		return nil, fmt.Errorf("open id sequence: %w", err)
 	}
-	d := &DB{db: db, opt: opt, seq: seq, sync: &groupSyncer{sync: db.Sync}, subs: map[int]func([]store.StateChange){}}
+	closed := newClosedLogs(opt.Dir)
+	syncAll := func() error {
+		if err := db.Sync(); err != nil {
+			return err
+		}
+		return closed.sync()
+	}
+	d := &DB{db: db, opt: opt, seq: seq, sync: &groupSyncer{sync: syncAll}, subs: map[int]func([]store.StateChange){}}
 	d.sync.cond = sync.NewCond(&d.sync.mu)
 	d.blobs = &blobStore{d: d}
 	d.stopGC, d.gcDone = make(chan struct{}), make(chan struct{})
