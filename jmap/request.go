@@ -40,7 +40,7 @@ func DecodeRequest(body []byte, lim Limits, known func(string) bool) (*Request, 
 		return nil, &Problem{Type: ProblemLimit, Status: http.StatusBadRequest, Limit: "maxSizeRequest",
 			Detail: "the request is larger than the server accepts"}
 	}
-	if !utf8.Valid(body) || !json.Valid(body) {
+	if !utf8.Valid(body) || !validJSON(body) {
 		return nil, &Problem{Type: ProblemNotJSON, Status: http.StatusBadRequest,
 			Detail: "the request body is not valid JSON"}
 	}

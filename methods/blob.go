@@ -6,11 +6,11 @@ import (
 	"crypto/sha1"
 	"crypto/sha256"
 	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"slices"
+	"strings"
 	"unicode/utf8"
 
 	"github.com/jmapd/jmapd/jmap"
@@ -118,22 +118,24 @@ func blobCopy(ctx context.Context, c *jmap.Call) (any, error) {
 	return resp, nil
 }
 
+// dataSource is one DataSourceObject of a Blob/upload (RFC 9404 §4.1):
+// inline data, or a range of another blob.
 type dataSource struct {
-	AsText   *string `json:"data:asText"`
-	AsBase64 *string `json:"data:asBase64"`
-	BlobID   *string `json:"blobId"`
-	Offset   *int64  `json:"offset"`
-	Length   *int64  `json:"length"`
+	// text and b64 hold the inline octets: data:asText as is,
+	// data:asBase64 still encoded.
+	text, b64      []byte
+	asText, asB64  bool
+	blobID         *string
+	offset, length *int64
 }
 
-type uploadObject struct {
-	Data []json.RawMessage `json:"data"`
-	Type *string           `json:"type"`
-}
-
-type blobUploadArgs struct {
-	AccountID string              `json:"accountId"`
-	Create    jmap.OrderedObjects `json:"create"`
+// uploadItem is one creation of a Blob/upload as read from the request;
+// serr says what is wrong with it.
+type uploadItem struct {
+	cid  string
+	srcs []dataSource
+	typ  string
+	serr *jmap.SetError
 }
 
 type blobUploadResponse struct {
@@ -142,27 +144,193 @@ type blobUploadResponse struct {
 	NotCreated map[string]*jmap.SetError `json:"notCreated"`
 }
 
-func strictDecode(raw []byte, v any) error {
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.DisallowUnknownFields()
-	return dec.Decode(v)
+// readBlobUpload reads the arguments of Blob/upload front to back, each
+// octet once: the inline data of many large blobs is most of them. A
+// malformed creation is answered on its own (serr); anything else malformed
+// fails the call with invalidArguments.
+func readBlobUpload(args []byte) (accountID string, items []*uploadItem, err error) {
+	bad := func(format string, a ...any) error { return jmap.InvalidArguments(format, a...) }
+	r := jmap.NewReader(args)
+	byID := map[string]*uploadItem{}
+	err = r.Object(func(name string) error {
+		switch name {
+		case "accountId":
+			if r.Null() {
+				return nil
+			}
+			id, err := r.String()
+			if err != nil {
+				return bad("accountId must be a string")
+			}
+			accountID = id
+		case "create":
+			if r.Null() {
+				return nil
+			}
+			if r.Next() != '{' {
+				return bad("create must be an object")
+			}
+			return r.Object(func(cid string) error {
+				it := readUploadObject(r)
+				it.cid = cid
+				if old := byID[cid]; old != nil {
+					*old = *it // the last of a repeated key, in the place of the first
+					return nil
+				}
+				byID[cid] = it
+				items = append(items, it)
+				return nil
+			})
+		default:
+			return bad("unknown argument %q", name)
+		}
+		return nil
+	})
+	if err == nil && !r.End() {
+		err = jmap.ErrSyntax
+	}
+	if errors.Is(err, jmap.ErrSyntax) {
+		err = bad("malformed arguments")
+	}
+	return accountID, items, err
+}
+
+// readUploadObject reads one UploadObject; what is wrong with it is in the
+// item's serr, and what is left of it unread is skipped by the caller.
+func readUploadObject(r *jmap.Reader) *uploadItem {
+	it := &uploadItem{}
+	if r.Next() != '{' {
+		it.serr = jmap.InvalidProperties("an UploadObject is a JSON object")
+		return it
+	}
+	hasData := false
+	err := r.Object(func(name string) error {
+		switch name {
+		case "type":
+			if r.Null() {
+				it.typ = ""
+				return nil
+			}
+			t, err := r.String()
+			if err != nil {
+				it.serr = jmap.InvalidProperties("type must be a string", "type")
+			}
+			it.typ = t
+		case "data":
+			if r.Next() != '[' {
+				it.serr = jmap.InvalidProperties("an UploadObject needs a data array", "data")
+				return nil
+			}
+			hasData = true
+			it.srcs = it.srcs[:0]
+			return r.Array(func(i int) error {
+				if i >= maxDataSources {
+					it.serr = jmap.InvalidProperties(fmt.Sprintf("at most %d data sources", maxDataSources), "data")
+					return nil
+				}
+				src, ok := readDataSource(r)
+				if !ok && it.serr == nil {
+					it.serr = jmap.InvalidProperties("malformed DataSourceObject", fmt.Sprintf("data/%d", i))
+				}
+				it.srcs = append(it.srcs, src)
+				return nil
+			})
+		default:
+			it.serr = jmap.InvalidProperties("unknown UploadObject property", name)
+		}
+		return nil
+	})
+	switch {
+	case err != nil:
+		it.serr = jmap.InvalidProperties("malformed UploadObject")
+	case it.serr == nil && !hasData:
+		it.serr = jmap.InvalidProperties("an UploadObject needs a data array", "data")
+	}
+	return it
+}
+
+// readDataSource reads one DataSourceObject; ok is false when it is not
+// one. A member that is null is absent.
+func readDataSource(r *jmap.Reader) (src dataSource, ok bool) {
+	if r.Next() != '{' {
+		return src, false
+	}
+	ok = true
+	str := func() *string {
+		s, err := r.String()
+		if err != nil {
+			ok = false
+			return nil
+		}
+		return &s
+	}
+	integer := func() *int64 {
+		n, err := r.Int()
+		if err != nil {
+			ok = false
+			return nil
+		}
+		return &n
+	}
+	err := r.Object(func(name string) error {
+		if r.Null() {
+			switch name {
+			case "data:asText":
+				src.asText, src.text = false, nil
+			case "data:asBase64":
+				src.asB64, src.b64 = false, nil
+			case "blobId":
+				src.blobID = nil
+			case "offset":
+				src.offset = nil
+			case "length":
+				src.length = nil
+			default:
+				ok = false
+			}
+			return nil
+		}
+		switch name {
+		case "data:asText", "data:asBase64":
+			data, err := r.AppendString(nil)
+			if err != nil {
+				ok = false
+				return nil
+			}
+			if name == "data:asText" {
+				src.asText, src.text = true, data
+			} else {
+				src.asB64, src.b64 = true, data
+			}
+		case "blobId":
+			src.blobID = str()
+		case "offset":
+			src.offset = integer()
+		case "length":
+			src.length = integer()
+		default:
+			ok = false
+		}
+		return nil
+	})
+	return src, ok && err == nil
 }
 
 // blobUpload creates blobs from inline data and ranges of other blobs
 // (RFC 9404 §4.1).
 func blobUpload(ctx context.Context, c *jmap.Call) (any, error) {
-	var args blobUploadArgs
-	if err := c.Decode(&args); err != nil {
-		return nil, err
-	}
-	acct, err := c.WritableAccount(ctx, args.AccountID, jmap.CapBlob)
+	accountID, items, err := readBlobUpload(c.Args)
 	if err != nil {
 		return nil, err
 	}
-	if len(args.Create.Keys) > c.Limits().MaxObjectsInSet {
+	acct, err := c.WritableAccount(ctx, accountID, jmap.CapBlob)
+	if err != nil {
+		return nil, err
+	}
+	if len(items) > c.Limits().MaxObjectsInSet {
 		return nil, jmap.NewMethodError(jmap.ErrRequestTooLarge, "")
 	}
-	resp := &blobUploadResponse{AccountID: args.AccountID}
+	resp := &blobUploadResponse{AccountID: accountID}
 	fail := func(cid string, serr *jmap.SetError) {
 		if resp.NotCreated == nil {
 			resp.NotCreated = map[string]*jmap.SetError{}
@@ -202,17 +370,13 @@ func blobUpload(ctx context.Context, c *jmap.Call) (any, error) {
 		pendingIDs, pending = nil, nil
 		return nil
 	}
-	for _, cid := range args.Create.Keys {
-		raw := args.Create.Values[cid]
-		for _, p := range pendingIDs {
-			if bytes.Contains(raw, []byte(`"#`+p+`"`)) {
-				if err := flush(); err != nil {
-					return nil, err
-				}
-				break
+	for _, it := range items {
+		if refersTo(it, pendingIDs) {
+			if err := flush(); err != nil {
+				return nil, err
 			}
 		}
-		data, typ, serr, err := assembleBlob(ctx, c, acct.ID, raw)
+		data, serr, err := assembleBlob(ctx, c, acct.ID, it)
 		if err != nil {
 			return nil, err
 		}
@@ -220,11 +384,11 @@ func blobUpload(ctx context.Context, c *jmap.Call) (any, error) {
 			serr = jmap.NewSetError(jmap.SetTooLarge, "the blob is larger than maxSizeBlobSet")
 		}
 		if serr != nil {
-			fail(cid, serr)
+			fail(it.cid, serr)
 			continue
 		}
-		pendingIDs = append(pendingIDs, cid)
-		pending = append(pending, store.BlobInput{Type: typ, Data: data})
+		pendingIDs = append(pendingIDs, it.cid)
+		pending = append(pending, store.BlobInput{Type: it.typ, Data: data})
 	}
 	if err := flush(); err != nil {
 		return nil, err
@@ -232,85 +396,90 @@ func blobUpload(ctx context.Context, c *jmap.Call) (any, error) {
 	return resp, nil
 }
 
-func assembleBlob(ctx context.Context, c *jmap.Call, acct store.AccountID, raw json.RawMessage) ([]byte, string, *jmap.SetError, error) {
-	var obj uploadObject
-	if err := strictDecode(raw, &obj); err != nil || obj.Data == nil {
-		return nil, "", jmap.InvalidProperties("an UploadObject needs a data array", "data"), nil
+// refersTo reports whether a data source of it names one of the creation
+// ids by reference ("#id").
+func refersTo(it *uploadItem, cids []string) bool {
+	for _, src := range it.srcs {
+		if src.blobID == nil {
+			continue
+		}
+		if ref, ok := strings.CutPrefix(*src.blobID, "#"); ok && slices.Contains(cids, ref) {
+			return true
+		}
 	}
-	if len(obj.Data) > maxDataSources {
-		return nil, "", jmap.InvalidProperties(fmt.Sprintf("at most %d data sources", maxDataSources), "data"), nil
+	return false
+}
+
+// assembleBlob concatenates the data sources of one creation.
+func assembleBlob(ctx context.Context, c *jmap.Call, acct store.AccountID, it *uploadItem) ([]byte, *jmap.SetError, error) {
+	if it.serr != nil {
+		return nil, it.serr, nil
+	}
+	// One source of inline text is the blob itself: no copy.
+	if len(it.srcs) == 1 && it.srcs[0].asText && !it.srcs[0].asB64 && it.srcs[0].blobID == nil &&
+		it.srcs[0].offset == nil && it.srcs[0].length == nil {
+		return it.srcs[0].text, nil, nil
 	}
 	var buf bytes.Buffer
 	max := c.Limits().MaxSizeUpload
-	for i, rawSrc := range obj.Data {
-		var src dataSource
+	for i, src := range it.srcs {
 		prop := fmt.Sprintf("data/%d", i)
-		if err := strictDecode(rawSrc, &src); err != nil {
-			return nil, "", jmap.InvalidProperties("malformed DataSourceObject", prop), nil
-		}
 		n := 0
-		for _, set := range []bool{src.AsText != nil, src.AsBase64 != nil, src.BlobID != nil} {
+		for _, set := range []bool{src.asText, src.asB64, src.blobID != nil} {
 			if set {
 				n++
 			}
 		}
-		if n != 1 || (src.BlobID == nil && (src.Offset != nil || src.Length != nil)) {
-			return nil, "", jmap.InvalidProperties("a DataSourceObject has exactly one source", prop), nil
+		if n != 1 || (src.blobID == nil && (src.offset != nil || src.length != nil)) {
+			return nil, jmap.InvalidProperties("a DataSourceObject has exactly one source", prop), nil
 		}
 		switch {
-		case src.AsText != nil:
-			if !utf8.ValidString(*src.AsText) {
-				return nil, "", jmap.InvalidProperties("data:asText is not UTF-8", prop), nil
-			}
-			buf.WriteString(*src.AsText)
-		case src.AsBase64 != nil:
-			b, err := base64.StdEncoding.DecodeString(*src.AsBase64)
+		case src.asText:
+			buf.Write(src.text)
+		case src.asB64:
+			b, err := base64.StdEncoding.AppendDecode(nil, src.b64)
 			if err != nil {
-				return nil, "", jmap.InvalidProperties("data:asBase64 is not base64", prop), nil
+				return nil, jmap.InvalidProperties("data:asBase64 is not base64", prop), nil
 			}
 			buf.Write(b)
 		default:
-			id, ok := c.ResolveID(*src.BlobID)
+			id, ok := c.ResolveID(*src.blobID)
 			if !ok {
-				return nil, "", jmap.InvalidProperties("unknown blob", prop), nil
+				return nil, jmap.InvalidProperties("unknown blob", prop), nil
 			}
 			var off int64
-			if src.Offset != nil {
-				off = *src.Offset
+			if src.offset != nil {
+				off = *src.offset
 			}
 			n := int64(-1)
-			if src.Length != nil {
-				n = *src.Length
+			if src.length != nil {
+				n = *src.length
 			}
-			if off < 0 || (src.Length != nil && n < 0) {
-				return nil, "", jmap.InvalidProperties("offset and length must not be negative", prop), nil
+			if off < 0 || (src.length != nil && n < 0) {
+				return nil, jmap.InvalidProperties("offset and length must not be negative", prop), nil
 			}
 			info, body, err := openBlobChecked(ctx, c, acct, store.BlobID(id), off, n)
 			if errors.Is(err, store.ErrNotFound) {
-				return nil, "", jmap.InvalidProperties("unknown blob", prop), nil
+				return nil, jmap.InvalidProperties("unknown blob", prop), nil
 			} else if err != nil {
-				return nil, "", nil, err
+				return nil, nil, err
 			}
 			// RFC 9404 §4.1: a range the blob cannot satisfy is invalid.
 			if off > info.Size || (n >= 0 && off+n > info.Size) {
 				body.Close()
-				return nil, "", jmap.InvalidProperties("the range is outside the blob", prop), nil
+				return nil, jmap.InvalidProperties("the range is outside the blob", prop), nil
 			}
 			_, err = io.Copy(&buf, body)
 			body.Close()
 			if err != nil {
-				return nil, "", nil, err
+				return nil, nil, err
 			}
 		}
 		if int64(buf.Len()) > max {
-			return nil, "", jmap.NewSetError(jmap.SetTooLarge, "the blob is larger than maxSizeBlobSet"), nil
+			return nil, jmap.NewSetError(jmap.SetTooLarge, "the blob is larger than maxSizeBlobSet"), nil
 		}
 	}
-	typ := ""
-	if obj.Type != nil {
-		typ = *obj.Type
-	}
-	return buf.Bytes(), typ, nil, nil
+	return buf.Bytes(), nil, nil
 }
 
 type blobGetArgs struct {
