@@ -669,6 +669,7 @@ func normalizeEmailPatches(c *jmap.Call, update map[string]json.RawMessage) {
 type preparedCreate struct {
 	obj  map[string]any
 	msg  *mime.Message
+	text *searchText
 	blob store.BlobInfo
 	serr *jmap.SetError
 }
@@ -714,6 +715,9 @@ func emailSet(ctx context.Context, c *jmap.Call) (any, error) {
 		if p.msg, err = mime.Parse(raw); err != nil {
 			return nil, fmt.Errorf("parse the message just built: %w", err)
 		}
+		// Tokenized here: the transaction, which writers share one
+		// after the other, is shorter so.
+		p.text = bodySearchText(p.msg)
 	}
 	resp := &jmap.SetResponse{AccountID: args.AccountID}
 	created := map[string]map[string]any{}
@@ -745,7 +749,7 @@ func emailSet(ctx context.Context, c *jmap.Call) (any, error) {
 				notCreated[cid] = serr
 				continue
 			}
-			c1, serr, err := newEmail(tx, acct.ID, cnt, p.msg, nil, p.blob, obj["mailboxIds"], obj["keywords"], c.ResolveID,
+			c1, serr, err := newEmail(tx, acct.ID, cnt, p.msg, p.text, p.blob, obj["mailboxIds"], obj["keywords"], c.ResolveID,
 				func() (time.Time, *jmap.SetError) {
 					v, ok := obj["receivedAt"]
 					if !ok || v == nil {
