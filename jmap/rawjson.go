@@ -1,14 +1,18 @@
 package jmap
 
-import "bytes"
+import (
+	"bytes"
+	"encoding/binary"
+	"math/bits"
+)
 
 // Scanning of compact JSON without decoding it, for JSON the server wrote
 // itself: a stored record, an earlier response of the same request.
 
-// stringStop marks the octets a scan of a string's content stops at: its
+// stopOctet marks the octets a scan of a string's content stops at: its
 // closing quote, an escape, or a control character, which JSON forbids
 // unescaped.
-var stringStop = func() (t [256]bool) {
+var stopOctet = func() (t [256]bool) {
 	for c := range 0x20 {
 		t[c] = true
 	}
@@ -22,25 +26,52 @@ func SkipString(b []byte, i int) (int, bool) {
 	if i >= len(b) || b[i] != '"' {
 		return 0, false
 	}
-	for j := i + 1; j < len(b); j++ {
-		c := b[j]
-		if !stringStop[c] {
-			continue
+	for j := i + 1; ; {
+		j = stringStop(b, j)
+		if j >= len(b) {
+			return 0, false
 		}
-		switch {
-		case c == '"':
+		switch b[j] {
+		case '"':
 			return j + 1, true
-		case c == '\\':
+		case '\\':
 			n := escapeLen(b[j:])
 			if n == 0 {
 				return 0, false
 			}
-			j += n - 1
+			j += n
 		default:
 			return 0, false
 		}
 	}
-	return 0, false
+}
+
+// Broadcasts of an octet to the eight of a word, for stringStop.
+const (
+	ones  = 0x0101010101010101
+	highs = 0x8080808080808080
+)
+
+// stringStop returns the index of the first octet at or after j that ends
+// a run of a JSON string's plain content (a quote, a backslash or a
+// control character), or len(b). It looks at eight octets at a time: the
+// content of a large string (a message in a Blob/upload) is most of what a
+// request body holds.
+func stringStop(b []byte, j int) int {
+	for ; j+8 <= len(b); j += 8 {
+		x := binary.LittleEndian.Uint64(b[j:])
+		q, bs := x^(ones*'"'), x^(ones*'\\')
+		// An octet's high bit is set in m where it is zero in q or bs,
+		// or below 0x20 in x; a false mark only ever sits above a true
+		// one, so the lowest mark is exact.
+		m := ((q - ones) &^ q) | ((bs - ones) &^ bs) | ((x - ones*0x20) &^ x)
+		if m &= highs; m != 0 {
+			return j + bits.TrailingZeros64(m)/8
+		}
+	}
+	for ; j < len(b) && !stopOctet[b[j]]; j++ {
+	}
+	return j
 }
 
 // escapeLen returns the length of the JSON escape at the start of b, or 0

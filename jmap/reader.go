@@ -191,12 +191,14 @@ func (r *Reader) AppendString(dst []byte) ([]byte, error) {
 	}
 	b := r.b
 	for i := r.i + 1; ; {
-		// Copy the run up to the next octet that needs a look.
-		j := i
-		for j < len(b) && !stringStop[b[j]] && b[j] < utf8.RuneSelf {
-			j++
+		// Copy the run up to the next octet that needs a look. It ends
+		// at an ASCII octet, so it splits no UTF-8 sequence.
+		j := stringStop(b, i)
+		if run := b[i:j]; utf8.Valid(run) {
+			dst = append(dst, run...)
+		} else {
+			dst = appendValidUTF8(dst, run)
 		}
-		dst = append(dst, b[i:j]...)
 		i = j
 		if i >= len(b) {
 			return dst, ErrSyntax
@@ -207,14 +209,6 @@ func (r *Reader) AppendString(dst []byte) ([]byte, error) {
 			return dst, nil
 		case c < 0x20:
 			return dst, ErrSyntax
-		case c >= utf8.RuneSelf:
-			ru, n := utf8.DecodeRune(b[i:])
-			if ru == utf8.RuneError && n == 1 {
-				dst = utf8.AppendRune(dst, utf8.RuneError)
-			} else {
-				dst = append(dst, b[i:i+n]...)
-			}
-			i += n
 		default: // an escape
 			n := escapeLen(b[i:])
 			if n == 0 {
@@ -242,6 +236,21 @@ func (r *Reader) AppendString(dst []byte) ([]byte, error) {
 			dst = utf8.AppendRune(dst, ru)
 		}
 	}
+}
+
+// appendValidUTF8 appends b with each octet that is not part of a UTF-8
+// sequence replaced by U+FFFD, as encoding/json decodes it.
+func appendValidUTF8(dst, b []byte) []byte {
+	for len(b) > 0 {
+		ru, n := utf8.DecodeRune(b)
+		if ru == utf8.RuneError && n == 1 {
+			dst = utf8.AppendRune(dst, utf8.RuneError)
+		} else {
+			dst = append(dst, b[:n]...)
+		}
+		b = b[n:]
+	}
+	return dst
 }
 
 // unescape maps the letter of a two-octet escape to what it stands for.

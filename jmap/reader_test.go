@@ -141,3 +141,31 @@ func FuzzValidJSON(f *testing.F) {
 	}
 	f.Fuzz(validAgrees)
 }
+
+// stringStop, eight octets at a time, stops where a plain loop stops.
+func stringStopAgrees(t *testing.T, b []byte) {
+	t.Helper()
+	for j := 0; j <= len(b); j++ {
+		want := j
+		for want < len(b) && !stopOctet[b[want]] {
+			want++
+		}
+		if got := stringStop(b, j); got != want {
+			t.Fatalf("stringStop(%q, %d) = %d, want %d", b, j, got, want)
+		}
+	}
+}
+
+func TestStringStop(t *testing.T) {
+	for _, c := range []string{"", "abcdefgh", "abcdefghijklmnop\"", "\x1f\x20\x21", "\xff\xfe\x80\x7f\"\\",
+		"0123456\\x", "01234567\x00", "ab\x00\x20\x20\x20\x20\x20\x20\x20\x20", "\x21\x21\x21\x21\x21\x21\x21\x21\x1f",
+		strings.Repeat("é", 9) + "\"", "\x20\x20\x20\x20\x20\x20\x20\x20\x20\x1f"} {
+		stringStopAgrees(t, []byte(c))
+	}
+}
+
+func FuzzStringStop(f *testing.F) {
+	f.Add([]byte("abcdefghijklmnop\""))
+	f.Add([]byte("\xff\x80\x1f\x20\x22\x5c\x5b"))
+	f.Fuzz(stringStopAgrees)
+}

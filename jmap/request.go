@@ -40,7 +40,16 @@ func DecodeRequest(body []byte, lim Limits, known func(string) bool) (*Request, 
 		return nil, &Problem{Type: ProblemLimit, Status: http.StatusBadRequest, Limit: "maxSizeRequest",
 			Detail: "the request is larger than the server accepts"}
 	}
-	if !utf8.Valid(body) || !validJSON(body) {
+	// A request of the usual shape is checked and split in one pass;
+	// anything else is checked on its own, then decoded the general way.
+	var raw map[string]json.RawMessage
+	var calls []Invocation
+	valid := utf8.Valid(body)
+	fast := false
+	if valid {
+		raw, calls, fast = splitRequest(body)
+	}
+	if !fast && (!valid || !validJSON(body)) {
 		return nil, &Problem{Type: ProblemNotJSON, Status: http.StatusBadRequest,
 			Detail: "the request body is not valid JSON"}
 	}
@@ -48,7 +57,6 @@ func DecodeRequest(body []byte, lim Limits, known func(string) bool) (*Request, 
 		return nil, &Problem{Type: ProblemNotJSON, Status: http.StatusBadRequest,
 			Detail: "the request is not I-JSON: " + err.Error()}
 	}
-	raw, calls, fast := splitRequest(body)
 	if !fast {
 		if err := json.Unmarshal(body, &raw); err != nil {
 			return nil, notRequest("the request is not a JSON object")
@@ -106,84 +114,58 @@ func DecodeRequest(body []byte, lim Limits, known func(string) bool) (*Request, 
 	return &req, nil
 }
 
-// splitRequest reads the members of a request body that is valid UTF-8
-// and valid JSON, and its
-// method calls without decoding them or copying their arguments, which
-// stay slices of body (a Blob/upload or Email/set can carry megabytes).
-// It reports false for anything but a well-formed request whose member
-// names have no escapes; the caller then decodes body the general way,
-// which also words the errors.
+// splitRequest reads a request body in one pass, checking that it is
+// JSON as it goes: its members, and its method calls without decoding or
+// copying their arguments, which stay slices of body (a Blob/upload or
+// Email/set can carry megabytes). It reports false for anything but a
+// well-formed request (and for JSON nested deeper than the Reader follows);
+// the caller then checks and decodes body the general way, which also
+// words the errors.
 func splitRequest(body []byte) (raw map[string]json.RawMessage, calls []Invocation, ok bool) {
 	raw = map[string]json.RawMessage{}
-	i := skipSpace(body, 0)
-	if i >= len(body) || body[i] != '{' {
-		return nil, nil, false
-	}
-	i = skipSpace(body, i+1)
-	for i < len(body) && body[i] != '}' {
-		end, ok := SkipString(body, i)
-		if !ok || bytes.IndexByte(body[i:end], '\\') >= 0 {
-			return nil, nil, false
+	r := NewReader(body)
+	err := r.Object(func(name string) error {
+		if name != "methodCalls" {
+			v, err := r.Raw()
+			raw[name] = v
+			return err
 		}
-		name := string(body[i+1 : end-1])
-		if i = skipSpace(body, end); i >= len(body) || body[i] != ':' {
-			return nil, nil, false
-		}
-		start := skipSpace(body, i+1)
-		if end, ok = SkipValue(body, start); !ok {
-			return nil, nil, false
-		}
-		raw[name] = body[start:end:end]
-		if i = skipSpace(body, end); i < len(body) && body[i] == ',' {
-			i = skipSpace(body, i+1)
-		}
-	}
-	list, ok := raw["methodCalls"]
-	if !ok || len(list) == 0 || list[0] != '[' {
-		return nil, nil, false
-	}
-	calls = []Invocation{}
-	ok = elements(list, func(inv []byte) bool {
-		var parts [3][]byte
-		n := 0
-		if !elements(inv, func(p []byte) bool {
-			if n == 3 {
-				return false
+		start := skipSpace(body, r.i)
+		calls = []Invocation{}
+		err := r.Array(func(int) error {
+			var inv Invocation
+			n := 0
+			err := r.Array(func(i int) error {
+				var err error
+				switch i {
+				case 0:
+					inv.Name, err = r.String()
+				case 1:
+					if r.Next() != '{' {
+						return ErrSyntax
+					}
+					inv.Args, err = r.Raw()
+				case 2:
+					inv.CallID, err = r.String()
+				default:
+					return ErrSyntax
+				}
+				n++
+				return err
+			})
+			if err == nil && n != 3 {
+				err = ErrSyntax
 			}
-			parts[n] = p
-			n++
-			return true
-		}) || n != 3 || parts[1][0] != '{' {
-			return false
-		}
-		var name, callID *string
-		if json.Unmarshal(parts[0], &name) != nil || name == nil || json.Unmarshal(parts[2], &callID) != nil || callID == nil {
-			return false
-		}
-		calls = append(calls, Invocation{Name: *name, Args: parts[1], CallID: *callID})
-		return true
+			calls = append(calls, inv)
+			return err
+		})
+		raw[name] = body[start:r.i:r.i]
+		return err
 	})
-	return raw, calls, ok
-}
-
-// elements calls fn with each element of the JSON array b (a value
-// SkipValue accepted), until fn returns false; it reports false if b is
-// no array or fn did.
-func elements(b []byte, fn func(elem []byte) bool) bool {
-	if len(b) == 0 || b[0] != '[' {
-		return false
+	if err != nil || !r.End() || calls == nil {
+		return nil, nil, false
 	}
-	i := skipSpace(b, 1)
-	for i < len(b) && b[i] != ']' {
-		end, ok := SkipValue(b, i)
-		if !ok || !fn(b[i:end:end]) {
-			return false
-		}
-		if i = skipSpace(b, end); i < len(b) && b[i] == ',' {
-			i = skipSpace(b, i+1)
-		}
-	}
-	return true
+	return raw, calls, true
 }
 
 func notRequest(detail string) *Problem {
@@ -215,18 +197,14 @@ func checkIJSON(body []byte) error {
 			expectName = len(stack) > 0 && stack[len(stack)-1].object
 		case '"':
 			start := i + 1
-			escaped := false
-			for i++; body[i] != '"'; i++ {
-				if body[i] == '\\' {
-					escaped = true
-					i++
-				}
-			}
+			end, _ := SkipString(body, i)
+			i = end - 1 // the closing quote
 			if !expectName {
 				continue
 			}
 			expectName = false
 			name := body[start:i]
+			escaped := bytes.IndexByte(name, '\\') >= 0
 			if escaped {
 				var s string
 				if err := json.Unmarshal(body[start-1:i+1], &s); err != nil {
