@@ -50,6 +50,9 @@ func TestVocabulary(t *testing.T) {
 		{"long words cut", 100, []string{strings.Repeat("Ab", 40) + " " + strings.Repeat("ab", 40)}},
 		{"scripts", 100, []string{"Café CAFÉ café 東京都に行く 東京 x 東", "ÉCOLE école"}},
 		{"maximum", 3, []string{"one two one three four", "five"}},
+		// Each word reached once through the scanner (after a non-ASCII
+		// separator) and once directly: one token each.
+		{"both ways", 100, []string{"\u2014abc abc ABC \u2014ABC Abcdefghijk\u2014 abcdefghijk \u00a0ABCDEFGHIJK"}},
 		{"many distinct", 5000, []string{words(3000)}},
 	}
 	for _, tc := range cases {
@@ -92,4 +95,32 @@ func FuzzVocabulary(f *testing.F) {
 			t.Fatalf("Tokens() = %q, want %q", got, want)
 		}
 	})
+}
+
+// BenchmarkVocabulary collects the vocabulary of 27 KB of mail prose: a
+// few hundred distinct words, most repeated, some capitalized, a few
+// accented.
+func BenchmarkVocabulary(b *testing.B) {
+	base := strings.Fields(words(400))
+	extra := []string{"Quarterly", "numbers", "lunch,", "Meeting.", "deadline", "café", "Review", "budget", "2026-12-07", "notes"}
+	var sb strings.Builder
+	for i := 0; sb.Len() < 27<<10; i++ {
+		if i%3 == 0 {
+			sb.WriteString(base[(i*31)%len(base)])
+		} else {
+			sb.WriteString(extra[(i*7)%len(extra)])
+		}
+		if i%12 == 11 {
+			sb.WriteString(".\r\n")
+		} else {
+			sb.WriteByte(' ')
+		}
+	}
+	text := sb.String()
+	b.SetBytes(int64(len(text)))
+	b.ReportAllocs()
+	for b.Loop() {
+		v := NewVocabulary(2000)
+		v.Add(text)
+	}
 }
