@@ -77,19 +77,7 @@ func (r *Reader) Raw() ([]byte, error) {
 // document order; fn reads the member's value (what it leaves unread is
 // skipped). An error of fn ends the reading and is returned.
 func (r *Reader) Object(fn func(name string) error) error {
-	if r.Next() != '{' {
-		return ErrSyntax
-	}
-	if r.depth++; r.depth > maxSkipDepth {
-		return ErrSyntax
-	}
-	defer func() { r.depth-- }()
-	r.i++
-	if r.Next() == '}' {
-		r.i++
-		return nil
-	}
-	for {
+	return r.container('{', '}', func(int) error {
 		if r.Next() != '"' {
 			return ErrSyntax
 		}
@@ -101,44 +89,39 @@ func (r *Reader) Object(fn func(name string) error) error {
 			return ErrSyntax
 		}
 		r.i++
-		if err := r.member(func() error { return fn(string(name)) }); err != nil {
-			return err
-		}
-		switch r.Next() {
-		case ',':
-			r.i++
-		case '}':
-			r.i++
-			return nil
-		default:
-			return ErrSyntax
-		}
-	}
+		return r.member(func() error { return fn(string(name)) })
+	})
 }
 
 // Array consumes a JSON array, calling fn for each element, which reads
 // it (what it leaves unread is skipped).
 func (r *Reader) Array(fn func(i int) error) error {
-	if r.Next() != '[' {
+	return r.container('[', ']', func(n int) error {
+		return r.member(func() error { return fn(n) })
+	})
+}
+
+// container consumes an object or an array, from its open to its close
+// octet, calling item for each member or element in turn.
+func (r *Reader) container(open, close byte, item func(n int) error) error {
+	if r.Next() != open || r.depth >= maxSkipDepth {
 		return ErrSyntax
 	}
-	if r.depth++; r.depth > maxSkipDepth {
-		return ErrSyntax
-	}
+	r.depth++
 	defer func() { r.depth-- }()
 	r.i++
-	if r.Next() == ']' {
+	if r.Next() == close {
 		r.i++
 		return nil
 	}
 	for n := 0; ; n++ {
-		if err := r.member(func() error { return fn(n) }); err != nil {
+		if err := item(n); err != nil {
 			return err
 		}
 		switch r.Next() {
 		case ',':
 			r.i++
-		case ']':
+		case close:
 			r.i++
 			return nil
 		default:
