@@ -22,22 +22,16 @@ vet:
 fmt:
 	gofmt -w $$(git ls-files '*.go')
 
-# Each fuzz target for a short while; FUZZTIME=5m for a longer run.
+# Every fuzz target of every package, each for a short while;
+# FUZZTIME=5m for a longer run.
 FUZZTIME ?= 30s
 fuzz:
-	$(GO) test ./jmap -run '^$$' -fuzz '^FuzzRequestDecode$$' -fuzztime $(FUZZTIME)
-	$(GO) test ./jmap -run '^$$' -fuzz '^FuzzResultReference$$' -fuzztime $(FUZZTIME)
-	$(GO) test ./jmap -run '^$$' -fuzz '^FuzzPatch$$' -fuzztime $(FUZZTIME)
-	$(GO) test ./jmap -run '^$$' -fuzz '^FuzzCheckIJSON$$' -fuzztime $(FUZZTIME)
-	$(GO) test ./internal/auth -run '^$$' -fuzz '^FuzzAuthorizationHeader$$' -fuzztime $(FUZZTIME)
-	$(GO) test ./internal/mime -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME)
-	$(GO) test ./push -run '^$$' -fuzz '^FuzzESQuery$$' -fuzztime $(FUZZTIME)
-	$(GO) test ./push -run '^$$' -fuzz '^FuzzEventID$$' -fuzztime $(FUZZTIME)
-	$(GO) test ./push -run '^$$' -fuzz '^FuzzWebSocketMessage$$' -fuzztime $(FUZZTIME)
-	$(GO) test ./internal/delivery -run '^$$' -fuzz '^FuzzParseAddress$$' -fuzztime $(FUZZTIME)
-	$(GO) test ./internal/delivery -run '^$$' -fuzz '^FuzzStripBcc$$' -fuzztime $(FUZZTIME)
-	$(GO) test ./methods -run '^$$' -fuzz '^FuzzSubmissionEnvelope$$' -fuzztime $(FUZZTIME)
-	$(GO) test ./internal/lmtp -run '^$$' -fuzz '^FuzzCRLF$$' -fuzztime $(FUZZTIME)
+	@for pkg in $$($(GO) list ./...); do \
+		for f in $$($(GO) test $$pkg -list '^Fuzz' | grep '^Fuzz'); do \
+			echo "== $$pkg $$f"; \
+			$(GO) test $$pkg -run '^$$' -fuzz "^$$f\$$" -fuzztime $(FUZZTIME) || exit 1; \
+		done; \
+	done
 
 # The standard end-to-end scenario: a fresh jmapd on loopback, jmapload
 # imports MESSAGES generated messages, runs CLIENTS clients for DURATION
