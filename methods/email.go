@@ -913,27 +913,36 @@ func lookupThreadBlob(ctx context.Context, tx store.Tx, acct store.AccountID, bl
 	return out, nil
 }
 
-// importChunkBytes bounds the header octets of the emails one transaction
-// of an Email/import stores: their records and indexes grow with them
-// (addresses, references), and a store transaction holds a few MB.
-const importChunkBytes = 1 << 20
+// chunkBytes bounds what the emails one transaction of an Email/import
+// or Email/copy stores, reckoned in header octets (import) or record
+// octets (copy): their records and indexes grow with them (addresses,
+// references), and a store transaction holds a few MB.
+const chunkBytes = 1 << 20
 
 // importChunks cuts the sorted creation ids of an import into runs whose
-// messages' header octets stay within importChunkBytes (at least one id
-// each, and one run when there are no ids).
+// messages' header octets stay within chunkBytes.
 func importChunks(cids []string, items map[string]*parsedImport) [][]string {
+	return chunksOf(cids, func(cid string) int {
+		if p := items[cid]; p.msg != nil {
+			return p.msg.HeaderSize()
+		}
+		return 0
+	})
+}
+
+// chunksOf cuts ids into runs, in order, whose weights (each plus 1024)
+// add up to at most chunkBytes; a run has at least one id, and no ids
+// make one empty run.
+func chunksOf(ids []string, weight func(id string) int) [][]string {
 	var out [][]string
 	start, size := 0, 0
-	for i, cid := range cids {
-		n := 1024
-		if p := items[cid]; p.msg != nil {
-			n += p.msg.HeaderSize()
-		}
-		if i > start && size+n > importChunkBytes {
-			out = append(out, cids[start:i])
+	for i, id := range ids {
+		n := 1024 + weight(id)
+		if i > start && size+n > chunkBytes {
+			out = append(out, ids[start:i])
 			start, size = i, 0
 		}
 		size += n
 	}
-	return append(out, cids[start:])
+	return append(out, ids[start:])
 }

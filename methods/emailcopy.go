@@ -5,6 +5,9 @@ import (
 	"encoding/json"
 	"fmt"
 
+	"github.com/rs/zerolog"
+
+	"github.com/jmapd/jmapd/internal/acl"
 	"github.com/jmapd/jmapd/jmap"
 	"github.com/jmapd/jmapd/store"
 )
@@ -33,107 +36,103 @@ func emailCopy(ctx context.Context, c *jmap.Call) (any, error) {
 	if len(args.Create.Keys) > c.Limits().MaxObjectsInSet {
 		return nil, jmap.NewMethodError(jmap.ErrRequestTooLarge, fmt.Sprintf("at most %d objects", c.Limits().MaxObjectsInSet))
 	}
-	var resp *jmap.CopyResponse
-	var originals []string
-	changes, err := c.Store().Update(ctx, func(tx store.Tx) error {
-		resp = &jmap.CopyResponse{FromAccountID: args.FromAccountID, AccountID: args.AccountID,
-			Created: map[string]map[string]any{}, NotCreated: map[string]*jmap.SetError{}}
-		originals = nil
-		fromState, err := tx.State(from.ID, "Email")
-		if err != nil {
-			return err
-		}
-		if args.IfFromInState != nil && *args.IfFromInState != jmap.FormatState(uint64(fromState)) {
-			return jmap.NewMethodError(jmap.ErrStateMismatch, "fromAccountId is not in the given state")
-		}
-		st, err := tx.State(to.ID, "Email")
-		if err != nil {
-			return err
-		}
-		resp.OldState = jmap.FormatState(uint64(st))
-		if args.IfInState != nil && *args.IfInState != resp.OldState {
-			return jmap.NewMethodError(jmap.ErrStateMismatch, "")
-		}
-		fromAccess, err := callerAccess(ctx, tx, from.ID)
-		if err != nil {
-			return err
-		}
-		toAccess, err := callerAccess(ctx, tx, to.ID)
-		if err != nil {
-			return err
-		}
-		cnt := newCounter(tx, to.ID)
+	resp := &jmap.CopyResponse{FromAccountID: args.FromAccountID, AccountID: args.AccountID,
+		Created: map[string]map[string]any{}, NotCreated: map[string]*jmap.SetError{}}
+	// Each copy stands alone (RFC 8620 §5.4: created or notCreated per
+	// item), so many large ones commit in chunks that a transaction of the
+	// store holds, weighed by the size of the records they copy.
+	sizes := map[string]int{}
+	if err := c.Store().View(ctx, func(tx store.Tx) error {
 		for _, cid := range args.Create.Keys {
-			var item map[string]any
-			if err := json.Unmarshal(args.Create.Values[cid], &item); err != nil || item == nil {
-				resp.NotCreated[cid] = jmap.InvalidProperties("the EmailCopy is not a JSON object")
+			var item struct {
+				ID string `json:"id"`
+			}
+			if json.Unmarshal(args.Create.Values[cid], &item) != nil {
 				continue
 			}
-			if serr := checkCopyProperties(item); serr != nil {
-				resp.NotCreated[cid] = serr
-				continue
-			}
-			srcID, _ := item["id"].(string)
-			srcID, ok := c.ResolveID(srcID)
-			var src *emailRecord
-			if ok && srcID != "" {
-				src, err = loadEmail(tx, from.ID, srcID)
-				if err != nil {
-					src = nil
+			if id, ok := c.ResolveID(item.ID); ok && id != "" {
+				if b, err := tx.Get(from.ID, "Email", id); err == nil {
+					sizes[cid] = len(b)
 				}
 			}
-			if src == nil || !readableIn(fromAccess, src.MailboxIDs) {
-				resp.NotCreated[cid] = jmap.NewSetError(jmap.SetNotFound, "no such email to copy")
-				continue
-			}
-			mboxes, given := item["mailboxIds"]
-			if !given {
-				mboxes = idMap(src.MailboxIDs)
-			}
-			kw, given := item["keywords"]
-			if !given {
-				kw = idMap(src.Keywords)
-			}
-			if serr := checkAddRights(toAccess, mboxes, c.ResolveID); serr != nil {
-				resp.NotCreated[cid] = serr
-				continue
-			}
-			mb, serr := checkMailboxIDs(tx, to.ID, mboxes, c.ResolveID)
-			if serr != nil {
-				resp.NotCreated[cid] = serr
-				continue
-			}
-			kws, serr := normalizeKeywords(kw)
-			if serr != nil {
-				resp.NotCreated[cid] = serr
-				continue
-			}
-			at := src.ReceivedAt
-			if v, given := item["receivedAt"]; given && v != nil {
-				s, _ := v.(string)
-				t, ok := parseUTCDate(s)
-				if !ok {
-					resp.NotCreated[cid] = jmap.InvalidProperties("receivedAt must be a UTCDate", "receivedAt")
-					continue
-				}
-				at = utcDate(t)
-			}
-			e := *src
-			e.ID, e.ThreadID, e.MailboxIDs, e.Keywords, e.ReceivedAt, e.Left = "", "", mb, kws, at, nil
-			if e.search, err = searchTextOf(tx, from.ID, srcID); err != nil {
-				return err
-			}
-			if err := addEmail(tx, to.ID, &e, cnt); err != nil {
-				return err
-			}
-			resp.Created[cid] = map[string]any{"id": e.ID, "blobId": e.BlobID, "threadId": e.ThreadID, "size": e.Size}
-			originals = append(originals, srcID)
 		}
-		return cnt.flush()
-	})
-	if err != nil {
+		return nil
+	}); err != nil {
 		return nil, err
 	}
+	var originals []string
+	var newest []store.StateChange
+	for _, chunk := range chunksOf(args.Create.Keys, func(cid string) int { return sizes[cid] }) {
+		first := len(resp.Created)+len(resp.NotCreated) == 0
+		created, notCreated := map[string]map[string]any{}, map[string]*jmap.SetError{}
+		var copied []string
+		changes, err := c.Store().Update(ctx, func(tx store.Tx) error {
+			clear(created)
+			clear(notCreated)
+			copied = copied[:0]
+			if first {
+				fromState, err := tx.State(from.ID, "Email")
+				if err != nil {
+					return err
+				}
+				if args.IfFromInState != nil && *args.IfFromInState != jmap.FormatState(uint64(fromState)) {
+					return jmap.NewMethodError(jmap.ErrStateMismatch, "fromAccountId is not in the given state")
+				}
+				st, err := tx.State(to.ID, "Email")
+				if err != nil {
+					return err
+				}
+				resp.OldState = jmap.FormatState(uint64(st))
+				if args.IfInState != nil && *args.IfInState != resp.OldState {
+					return jmap.NewMethodError(jmap.ErrStateMismatch, "")
+				}
+			}
+			fromAccess, err := callerAccess(ctx, tx, from.ID)
+			if err != nil {
+				return err
+			}
+			toAccess, err := callerAccess(ctx, tx, to.ID)
+			if err != nil {
+				return err
+			}
+			cnt := newCounter(tx, to.ID)
+			for _, cid := range chunk {
+				made, srcID, serr, err := copyEmail(tx, c, from.ID, to.ID, fromAccess, toAccess, cnt, args.Create.Values[cid])
+				if err != nil {
+					return err
+				}
+				if serr != nil {
+					notCreated[cid] = serr
+					continue
+				}
+				created[cid] = made
+				copied = append(copied, srcID)
+			}
+			return cnt.flush()
+		})
+		if err != nil {
+			if first {
+				return nil, err
+			}
+			// Earlier chunks are stored: say so, and that these are not.
+			zerolog.Ctx(ctx).Error().Err(err).Str("account", string(to.ID)).Msg("copy chunk")
+			for _, cid := range chunk {
+				resp.NotCreated[cid] = jmap.NewSetError(jmap.ErrServerFail, "")
+			}
+			continue
+		}
+		for cid, v := range created {
+			resp.Created[cid] = v
+		}
+		for cid, v := range notCreated {
+			resp.NotCreated[cid] = v
+		}
+		originals = append(originals, copied...)
+		if len(changes) > 0 {
+			newest = changes
+		}
+	}
+	changes := newest
 	for cid, v := range resp.Created {
 		c.Created(cid, v["id"].(string))
 	}
@@ -150,6 +149,68 @@ func emailCopy(ctx context.Context, c *jmap.Call) (any, error) {
 		}
 	}
 	return resp, nil
+}
+
+// copyEmail makes one copy of an Email/copy in account to: the created
+// entry and the id of the original, or the SetError that refuses it.
+func copyEmail(tx store.Tx, c *jmap.Call, from, to store.AccountID, fromAccess, toAccess *acl.Access, cnt *counter,
+	raw json.RawMessage) (map[string]any, string, *jmap.SetError, error) {
+	var item map[string]any
+	if err := json.Unmarshal(raw, &item); err != nil || item == nil {
+		return nil, "", jmap.InvalidProperties("the EmailCopy is not a JSON object"), nil
+	}
+	if serr := checkCopyProperties(item); serr != nil {
+		return nil, "", serr, nil
+	}
+	srcID, _ := item["id"].(string)
+	srcID, ok := c.ResolveID(srcID)
+	var src *emailRecord
+	if ok && srcID != "" {
+		if e, err := loadEmail(tx, from, srcID); err == nil {
+			src = e
+		}
+	}
+	if src == nil || !readableIn(fromAccess, src.MailboxIDs) {
+		return nil, "", jmap.NewSetError(jmap.SetNotFound, "no such email to copy"), nil
+	}
+	mboxes, given := item["mailboxIds"]
+	if !given {
+		mboxes = idMap(src.MailboxIDs)
+	}
+	kw, given := item["keywords"]
+	if !given {
+		kw = idMap(src.Keywords)
+	}
+	if serr := checkAddRights(toAccess, mboxes, c.ResolveID); serr != nil {
+		return nil, "", serr, nil
+	}
+	mb, serr := checkMailboxIDs(tx, to, mboxes, c.ResolveID)
+	if serr != nil {
+		return nil, "", serr, nil
+	}
+	kws, serr := normalizeKeywords(kw)
+	if serr != nil {
+		return nil, "", serr, nil
+	}
+	at := src.ReceivedAt
+	if v, given := item["receivedAt"]; given && v != nil {
+		s, _ := v.(string)
+		t, ok := parseUTCDate(s)
+		if !ok {
+			return nil, "", jmap.InvalidProperties("receivedAt must be a UTCDate", "receivedAt"), nil
+		}
+		at = utcDate(t)
+	}
+	e := *src
+	e.ID, e.ThreadID, e.MailboxIDs, e.Keywords, e.ReceivedAt, e.Left = "", "", mb, kws, at, nil
+	var err error
+	if e.search, err = searchTextOf(tx, from, srcID); err != nil {
+		return nil, "", nil, err
+	}
+	if err := addEmail(tx, to, &e, cnt); err != nil {
+		return nil, "", nil, err
+	}
+	return map[string]any{"id": e.ID, "blobId": e.BlobID, "threadId": e.ThreadID, "size": e.Size}, srcID, nil, nil
 }
 
 // checkCopyProperties allows only id, mailboxIds, keywords and receivedAt

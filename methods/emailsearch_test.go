@@ -591,41 +591,54 @@ func TestEmailImport_LargestBatchIsIndexed(t *testing.T) {
 	}
 }
 
-// An Email/import of maxObjectsInSet messages with long headers (40
-// recipients, 30 references: records of several KB) is more than one
-// store transaction holds; it commits in chunks, every email is created,
-// and oldState and newState span them all.
-func TestEmailImport_LargeHeadersCommitInChunks(t *testing.T) {
-	srv := jmaptest.Start(t)
-	alice := srv.NewUser(t, "alice@example.test")
-	inbox := mailboxByRole(t, alice, "inbox")
-	const n = 1000
+// largeHeaderMessage is message i of a mailing with long headers (40
+// recipients, 30 references: records of several KB) and a body whose last
+// word is w<i>x19.
+func largeHeaderMessage(i int) string {
+	var to, refs, body []string
+	for j := range 40 {
+		to = append(to, fmt.Sprintf("Person Number %d <person%d.%d@long-domain-name.example.test>", j, i, j))
+	}
+	for j := range 30 {
+		refs = append(refs, fmt.Sprintf("<ref%d.%d.abcdefghij@example.test>", i, j))
+	}
+	for j := range 20 {
+		body = append(body, fmt.Sprintf("w%dx%d", i, j))
+	}
+	return "From: Sender <s@example.test>\r\nTo: " + strings.Join(to, ", ") + "\r\nReferences: " + strings.Join(refs, " ") +
+		fmt.Sprintf("\r\nSubject: A long subject line for message number %d\r\nMessage-ID: <m%d@example.test>\r\n\r\n", i, i) +
+		strings.Join(body, " ") + "\r\n"
+}
+
+// uploadLargeHeaderMessages uploads n largeHeaderMessages with Blob/upload
+// and returns the EmailImports of them into mailbox.
+func uploadLargeHeaderMessages(t *testing.T, c *jmaptest.Client, n int, mailbox string) map[string]any {
+	t.Helper()
 	create := map[string]any{}
 	for i := range n {
-		var to, refs, body []string
-		for j := range 40 {
-			to = append(to, fmt.Sprintf("Person Number %d <person%d.%d@long-domain-name.example.test>", j, i, j))
-		}
-		for j := range 30 {
-			refs = append(refs, fmt.Sprintf("<ref%d.%d.abcdefghij@example.test>", i, j))
-		}
-		for j := range 20 {
-			body = append(body, fmt.Sprintf("w%dx%d", i, j))
-		}
-		raw := "From: Sender <s@example.test>\r\nTo: " + strings.Join(to, ", ") + "\r\nReferences: " + strings.Join(refs, " ") +
-			fmt.Sprintf("\r\nSubject: A long subject line for message number %d\r\nMessage-ID: <m%d@example.test>\r\n\r\n", i, i) +
-			strings.Join(body, " ") + "\r\n"
-		create[fmt.Sprint(i)] = map[string]any{"data": []any{map[string]any{"data:asText": raw}}}
+		create[fmt.Sprint(i)] = map[string]any{"data": []any{map[string]any{"data:asText": largeHeaderMessage(i)}}}
 	}
-	up := alice.One(t, "Blob/upload", map[string]any{"accountId": alice.Account, "create": create})
+	up := c.One(t, "Blob/upload", map[string]any{"accountId": c.Account, "create": create})
 	blobs, _ := up["created"].(map[string]any)
 	if len(blobs) != n {
 		t.Fatalf("Blob/upload: %d created", len(blobs))
 	}
 	emails := map[string]any{}
 	for k, b := range blobs {
-		emails[k] = map[string]any{"blobId": str(b.(map[string]any)["id"]), "mailboxIds": boolSet(inbox)}
+		emails[k] = map[string]any{"blobId": str(b.(map[string]any)["id"]), "mailboxIds": boolSet(mailbox)}
 	}
+	return emails
+}
+
+// An Email/import of maxObjectsInSet messages with long headers is more
+// than one store transaction holds; it commits in chunks, every email is
+// created, and oldState and newState span them all.
+func TestEmailImport_LargeHeadersCommitInChunks(t *testing.T) {
+	srv := jmaptest.Start(t)
+	alice := srv.NewUser(t, "alice@example.test")
+	inbox := mailboxByRole(t, alice, "inbox")
+	const n = 1000
+	emails := uploadLargeHeaderMessages(t, alice, n, inbox)
 	before := alice.State(t, alice.Account, "Email")
 	res := importEmails(t, alice, emails)
 	if created, _ := res["created"].(map[string]any); len(created) != n {
@@ -645,5 +658,46 @@ func TestEmailImport_LargeHeadersCommitInChunks(t *testing.T) {
 	q := alice.One(t, "Email/query", map[string]any{"accountId": alice.Account, "filter": map[string]any{"body": "w999x19"}})
 	if ids := strs(q["ids"]); len(ids) != 1 {
 		t.Errorf("last word of the last message: %v", ids)
+	}
+}
+
+// An Email/copy of maxObjectsInSet such emails from a shared account is
+// more than one store transaction holds too: it commits in chunks, every
+// copy is created, and oldState and newState span them all.
+func TestEmailCopy_LargeHeadersCommitInChunks(t *testing.T) {
+	f := newShareFixture(t)
+	const n = 1000
+	res := importEmails(t, f.alice, uploadLargeHeaderMessages(t, f.alice, n, f.inbox))
+	originals, _ := res["created"].(map[string]any)
+	if len(originals) != n {
+		t.Fatalf("import: %d created", len(originals))
+	}
+	f.srv.Admin(t, "share", "alice@example.test", "--with", "bob@example.test", "--rights", "readAdvanced", "--mailbox", "Inbox")
+	bobInbox := mailboxByRole(t, f.bob, "inbox")
+	create := map[string]any{}
+	for k, o := range originals {
+		create[k] = map[string]any{"id": str(o.(map[string]any)["id"]), "mailboxIds": boolSet(bobInbox)}
+	}
+	before := f.bob.State(t, f.bob.Account, "Email")
+	r := f.bob.CallUsing(t, usingShare, jmaptest.Call{Name: "Email/copy", Args: map[string]any{
+		"fromAccountId": f.alice.Account, "accountId": f.bob.Account, "create": create}})
+	if r.MethodResponses[0].Name != "Email/copy" {
+		t.Fatalf("copy: %+v", r.MethodResponses[0])
+	}
+	got := r.MethodResponses[0].Args
+	if created, _ := got["created"].(map[string]any); len(created) != n {
+		t.Fatalf("copy: %d created, notCreated %.300v", len(created), got["notCreated"])
+	}
+	after := f.bob.State(t, f.bob.Account, "Email")
+	if got["oldState"] != before || got["newState"] != after {
+		t.Errorf("states %v -> %v, want %v -> %v", got["oldState"], got["newState"], before, after)
+	}
+	ch := f.bob.One(t, "Email/changes", map[string]any{"accountId": f.bob.Account, "sinceState": before})
+	if created := len(strs(ch["created"])); created != n {
+		t.Errorf("Email/changes since oldState: %d created", created)
+	}
+	q := f.bob.One(t, "Email/query", map[string]any{"accountId": f.bob.Account, "filter": map[string]any{"body": "w999x19"}})
+	if ids := strs(q["ids"]); len(ids) != 1 {
+		t.Errorf("last word of the last copy: %v", ids)
 	}
 }
