@@ -216,70 +216,177 @@ func (t *Type) SetWith(ctx context.Context, c *Call, args *SetArgs) (*SetRespons
 	if err := args.CheckSize(c.Limits()); err != nil {
 		return nil, err
 	}
-	var resp *SetResponse
-	var created map[string]string
-	changes, err := c.Store().Update(ctx, func(tx store.Tx) error {
-		resp = &SetResponse{AccountID: args.AccountID, Created: map[string]map[string]any{},
-			Updated: map[string]map[string]any{}, NotCreated: map[string]*SetError{},
-			NotUpdated: map[string]*SetError{}, NotDestroyed: map[string]*SetError{}}
-		created = map[string]string{}
-		st, err := tx.State(acct.ID, t.Name)
+	// The whole call is one transaction. One too big for the store (a
+	// thousand large records updated or destroyed) is run again in runs
+	// that fit: the creates and the state check with the first, the
+	// updates and destroys cut in halves until each run fits. Each update
+	// and destroy stands alone (RFC 8620 §5.3); oldState is the state
+	// before the first run, newState the state after the last.
+	ops := setOps(args)
+	resp := &SetResponse{AccountID: args.AccountID, Created: map[string]map[string]any{},
+		Updated: map[string]map[string]any{}, NotCreated: map[string]*SetError{},
+		NotUpdated: map[string]*SetError{}, NotDestroyed: map[string]*SetError{}}
+	created := map[string]string{}
+	var newest []store.StateChange
+	for lo, n, first := 0, len(ops), true; first || lo < len(ops); {
+		hi := min(lo+n, len(ops))
+		part := &SetResponse{Created: map[string]map[string]any{}, Updated: map[string]map[string]any{},
+			NotCreated: map[string]*SetError{}, NotUpdated: map[string]*SetError{}, NotDestroyed: map[string]*SetError{}}
+		partCreated := map[string]string{}
+		changes, err := c.Store().Update(ctx, func(tx store.Tx) error {
+			*part = SetResponse{Created: map[string]map[string]any{}, Updated: map[string]map[string]any{},
+				NotCreated: map[string]*SetError{}, NotUpdated: map[string]*SetError{}, NotDestroyed: map[string]*SetError{}}
+			clear(partCreated)
+			if first {
+				st, err := tx.State(acct.ID, t.Name)
+				if err != nil {
+					return err
+				}
+				part.OldState = FormatState(uint64(st))
+				if args.IfInState != nil && *args.IfInState != part.OldState {
+					return NewMethodError(ErrStateMismatch, "")
+				}
+			}
+			return t.applySet(ctx, c, tx, acct.ID, args, first, ops[lo:hi], part, created, partCreated)
+		})
+		if errors.Is(err, store.ErrTxnTooBig) && hi-lo > 1 {
+			n = (hi - lo) / 2
+			continue
+		}
 		if err != nil {
-			return err
+			if first || !errors.Is(err, store.ErrTxnTooBig) {
+				return nil, err
+			}
+			// One update or destroy alone is more than a transaction
+			// holds: it fails, the others go on.
+			*part = SetResponse{NotUpdated: map[string]*SetError{}, NotDestroyed: map[string]*SetError{}}
+			clear(partCreated)
+			ops[lo].fail(part, NewSetError(ErrServerFail, ""))
 		}
-		resp.OldState = FormatState(uint64(st))
-		if args.IfInState != nil && *args.IfInState != resp.OldState {
-			return NewMethodError(ErrStateMismatch, "")
+		if first {
+			resp.OldState = part.OldState
 		}
-		return t.applySet(ctx, c, tx, acct.ID, args, resp, created)
-	})
-	if err != nil {
-		return nil, err
+		resp.merge(part)
+		for cid, id := range partCreated {
+			created[cid] = id
+			c.Created(cid, id)
+		}
+		if len(changes) > 0 {
+			newest = changes
+		}
+		first, lo = false, hi
 	}
-	for cid, id := range created {
-		c.Created(cid, id)
-	}
-	resp.NewState = NewState(changes, acct.ID, t.Name, resp.OldState)
+	resp.NewState = NewState(newest, acct.ID, t.Name, resp.OldState)
 	resp.Normalise()
 	return resp, nil
 }
 
-// applySet runs the creates, updates and destroys of one /set inside tx.
-func (t *Type) applySet(ctx context.Context, c *Call, tx store.Tx, acct store.AccountID, args *SetArgs, resp *SetResponse, created map[string]string) error {
+// setOp is one update or destroy of a /set.
+type setOp struct {
+	rawID   string
+	patch   json.RawMessage // nil for a destroy
+	destroy bool
+}
+
+// setOps lists the updates, then the destroys, of a /set.
+func setOps(args *SetArgs) []setOp {
+	var ops []setOp
+	for rawID, patch := range args.Update {
+		ops = append(ops, setOp{rawID: rawID, patch: patch})
+	}
+	if args.Destroy != nil {
+		for _, rawID := range *args.Destroy {
+			ops = append(ops, setOp{rawID: rawID, destroy: true})
+		}
+	}
+	return ops
+}
+
+// fail records that op was not done.
+func (op setOp) fail(resp *SetResponse, serr *SetError) {
+	if op.destroy {
+		resp.NotDestroyed[op.rawID] = serr
+	} else {
+		resp.NotUpdated[op.rawID] = serr
+	}
+}
+
+// merge adds what another run of the same /set did.
+func (r *SetResponse) merge(o *SetResponse) {
+	for k, v := range o.Created {
+		r.Created[k] = v
+	}
+	for k, v := range o.Updated {
+		r.Updated[k] = v
+	}
+	r.Destroyed = append(r.Destroyed, o.Destroyed...)
+	for k, v := range o.NotCreated {
+		r.NotCreated[k] = v
+	}
+	for k, v := range o.NotUpdated {
+		r.NotUpdated[k] = v
+	}
+	for k, v := range o.NotDestroyed {
+		r.NotDestroyed[k] = v
+	}
+}
+
+// applySet runs, inside tx, the creates of a /set when withCreates, then
+// ops; created holds what earlier runs of the call created, and the ids of
+// this run's creations go to made.
+func (t *Type) applySet(ctx context.Context, c *Call, tx store.Tx, acct store.AccountID, args *SetArgs, withCreates bool, ops []setOp,
+	resp *SetResponse, created, made map[string]string) error {
 	resolve := func(id string) (string, bool) {
 		if len(id) > 0 && id[0] == '#' {
+			if real, ok := made[id[1:]]; ok {
+				return real, true
+			}
 			if real, ok := created[id[1:]]; ok {
 				return real, true
 			}
 		}
 		return c.ResolveID(id)
 	}
-	for _, cid := range t.orderCreates(&args.Create) {
-		var obj map[string]any
-		if err := json.Unmarshal(args.Create.Values[cid], &obj); err != nil || obj == nil {
-			resp.NotCreated[cid] = InvalidProperties("the record is not a JSON object")
-			continue
+	if withCreates {
+		for _, cid := range t.orderCreates(&args.Create) {
+			var obj map[string]any
+			if err := json.Unmarshal(args.Create.Values[cid], &obj); err != nil || obj == nil {
+				resp.NotCreated[cid] = InvalidProperties("the record is not a JSON object")
+				continue
+			}
+			id, extra, serr, err := t.CreateRecord(ctx, tx, acct, obj, resolve)
+			if err != nil {
+				return err
+			}
+			if serr != nil {
+				resp.NotCreated[cid] = serr
+				continue
+			}
+			made[cid] = id
+			resp.Created[cid] = extra
 		}
-		id, extra, serr, err := t.CreateRecord(ctx, tx, acct, obj, resolve)
-		if err != nil {
-			return err
-		}
-		if serr != nil {
-			resp.NotCreated[cid] = serr
-			continue
-		}
-		created[cid] = id
-		resp.Created[cid] = extra
 	}
-	for rawID, patchRaw := range args.Update {
-		id, ok := resolve(rawID)
+	for _, op := range ops {
+		id, ok := resolve(op.rawID)
 		if !ok {
-			resp.NotUpdated[rawID] = NewSetError(SetNotFound, "")
+			op.fail(resp, NewSetError(SetNotFound, ""))
+			continue
+		}
+		if op.destroy {
+			serr, err := t.DestroyRecord(ctx, tx, acct, id)
+			if err != nil {
+				return err
+			}
+			if serr != nil {
+				op.fail(resp, serr)
+				continue
+			}
+			resp.Destroyed = append(resp.Destroyed, id)
 			continue
 		}
 		var patch map[string]any
-		if err := json.Unmarshal(patchRaw, &patch); err != nil || patch == nil {
-			resp.NotUpdated[rawID] = NewSetError(SetInvalidPatch, "the patch is not a JSON object")
+		if err := json.Unmarshal(op.patch, &patch); err != nil || patch == nil {
+			op.fail(resp, NewSetError(SetInvalidPatch, "the patch is not a JSON object"))
 			continue
 		}
 		extra, serr, err := t.updateRecord(ctx, tx, acct, id, patch, resolve)
@@ -287,28 +394,10 @@ func (t *Type) applySet(ctx context.Context, c *Call, tx store.Tx, acct store.Ac
 			return err
 		}
 		if serr != nil {
-			resp.NotUpdated[rawID] = serr
+			op.fail(resp, serr)
 			continue
 		}
 		resp.Updated[id] = extra
-	}
-	if args.Destroy != nil {
-		for _, rawID := range *args.Destroy {
-			id, ok := resolve(rawID)
-			if !ok {
-				resp.NotDestroyed[rawID] = NewSetError(SetNotFound, "")
-				continue
-			}
-			serr, err := t.DestroyRecord(ctx, tx, acct, id)
-			if err != nil {
-				return err
-			}
-			if serr != nil {
-				resp.NotDestroyed[rawID] = serr
-				continue
-			}
-			resp.Destroyed = append(resp.Destroyed, id)
-		}
 	}
 	return nil
 }

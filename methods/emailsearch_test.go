@@ -701,3 +701,66 @@ func TestEmailCopy_LargeHeadersCommitInChunks(t *testing.T) {
 		t.Errorf("last word of the last copy: %v", ids)
 	}
 }
+
+// An Email/set that moves maxObjectsInSet such emails, then one that
+// destroys them, is more than one store transaction holds: each runs in
+// parts that fit, every update and destroy is done, and oldState and
+// newState span them all.
+func TestEmailSet_LargeUpdateAndDestroyCommitInParts(t *testing.T) {
+	srv := jmaptest.Start(t)
+	alice := srv.NewUser(t, "alice@example.test")
+	inbox, archive := mailboxByRole(t, alice, "inbox"), mailboxByRole(t, alice, "archive")
+	const n = 1000
+	res := importEmails(t, alice, uploadLargeHeaderMessages(t, alice, n, inbox))
+	created, _ := res["created"].(map[string]any)
+	var ids []string
+	update := map[string]any{}
+	for _, c := range created {
+		id := str(c.(map[string]any)["id"])
+		ids = append(ids, id)
+		update[id] = map[string]any{"mailboxIds": boolSet(archive), "keywords/$seen": true}
+	}
+	if len(ids) != n {
+		t.Fatalf("import: %d created", len(ids))
+	}
+	for _, step := range []struct {
+		name string
+		args map[string]any
+		key  string
+	}{
+		{"move", map[string]any{"update": update}, "updated"},
+		{"destroy", map[string]any{"destroy": ids}, "destroyed"},
+	} {
+		before := alice.State(t, alice.Account, "Email")
+		step.args["accountId"] = alice.Account
+		r := alice.Call(t, jmaptest.Call{Name: "Email/set", Args: step.args})
+		got := r.MethodResponses[0].Args
+		if r.MethodResponses[0].Name != "Email/set" {
+			t.Fatalf("%s: %v", step.name, got)
+		}
+		done := 0
+		switch v := got[step.key].(type) {
+		case map[string]any:
+			done = len(v)
+		case []any:
+			done = len(v)
+		}
+		if done != n || got["notUpdated"] != nil || got["notDestroyed"] != nil {
+			t.Fatalf("%s: %d done, notUpdated %.200v, notDestroyed %.200v", step.name, done, got["notUpdated"], got["notDestroyed"])
+		}
+		after := alice.State(t, alice.Account, "Email")
+		if got["oldState"] != before || got["newState"] != after {
+			t.Errorf("%s: states %v -> %v, want %v -> %v", step.name, got["oldState"], got["newState"], before, after)
+		}
+		ch := alice.One(t, "Email/changes", map[string]any{"accountId": alice.Account, "sinceState": before})
+		if k := map[string]string{"move": "updated", "destroy": "destroyed"}[step.name]; len(strs(ch[k])) != n {
+			t.Errorf("%s: Email/changes %s %d", step.name, k, len(strs(ch[k])))
+		}
+	}
+	boxes := alice.One(t, "Mailbox/get", map[string]any{"accountId": alice.Account, "ids": []string{inbox, archive}})
+	for _, b := range boxes["list"].([]any) {
+		if total := b.(map[string]any)["totalEmails"]; total != float64(0) {
+			t.Errorf("mailbox %v: totalEmails %v after the destroy", b.(map[string]any)["name"], total)
+		}
+	}
+}

@@ -26,6 +26,10 @@ var ErrConflict = errors.New("store: conflict after retries")
 // than the oldest change the log still holds.
 var ErrChangesPruned = errors.New("store: changes since that state are no longer kept")
 
+// ErrTxnTooBig is returned by Update when what fn wrote is more than one
+// transaction of the store holds; nothing was written.
+var ErrTxnTooBig = errors.New("store: transaction too big")
+
 // ErrTooLarge is returned when a blob exceeds the size the caller allowed.
 var ErrTooLarge = errors.New("store: too large")
 

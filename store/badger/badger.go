@@ -260,6 +260,9 @@ func (d *DB) Update(ctx context.Context, fn func(tx store.Tx) error) ([]store.St
 		return nil, err
 	}
 	changes, err := d.run(fn)
+	if errors.Is(err, bdb.ErrTxnTooBig) && !errors.Is(err, store.ErrTxnTooBig) {
+		err = fmt.Errorf("%w: %w", store.ErrTxnTooBig, err)
+	}
 	if err != nil {
 		return nil, err
 	}

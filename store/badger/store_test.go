@@ -1,6 +1,7 @@
 package badger_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -271,6 +272,30 @@ func TestUpdate_FailingFnChangesNothing(t *testing.T) {
 	if calls != 0 {
 		t.Fatalf("subscriber called %d times for a failed Update", calls)
 	}
+}
+
+// An Update that writes more than a transaction holds fails with
+// store.ErrTxnTooBig, which callers cut their work by, and writes nothing.
+func TestUpdate_TooBigIsErrTxnTooBig(t *testing.T) {
+	db := openStore(t, badger.Options{})
+	value := bytes.Repeat([]byte("x"), 4000)
+	_, err := db.Update(context.Background(), func(tx store.Tx) error {
+		for i := range 5000 {
+			if err := tx.PutMeta(fmt.Sprintf("big%05d", i), value); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if !errors.Is(err, store.ErrTxnTooBig) {
+		t.Fatalf("Update of 20 MB = %v, want store.ErrTxnTooBig", err)
+	}
+	view(t, db, func(tx store.Tx) error {
+		if v, err := tx.GetMeta("big00000"); err != nil || v != nil {
+			return fmt.Errorf("meta = %.10q, %v; want absent", v, err)
+		}
+		return nil
+	})
 }
 
 func TestView_CannotWrite(t *testing.T) {
