@@ -464,25 +464,9 @@ func emailImport(ctx context.Context, c *jmap.Call) (any, error) {
 			leftWaiting = leftWaiting || cnt.search.deferred > 0
 			return err
 		})
-		if err != nil {
-			if first {
-				return nil, err
-			}
-			// Earlier chunks are stored: say so, and that these are not.
-			zerolog.Ctx(ctx).Error().Err(err).Str("account", string(acct.ID)).Msg("import chunk")
-			for _, cid := range chunk {
-				resp.NotCreated[cid] = jmap.NewSetError(jmap.ErrServerFail, "")
-			}
-			continue
-		}
-		for cid, v := range created {
-			resp.Created[cid] = v
-		}
-		for cid, v := range notCreated {
-			resp.NotCreated[cid] = v
-		}
-		if len(changes) > 0 {
-			newest = changes
+		if _, err := addChunk(ctx, acct.ID, "import", chunk, first, err, resp.Created, resp.NotCreated, &newest,
+			created, notCreated, changes); err != nil {
+			return nil, err
 		}
 	}
 	changes := newest
@@ -945,4 +929,35 @@ func chunksOf(ids []string, weight func(id string) int) [][]string {
 		size += n
 	}
 	return append(out, ids[start:])
+}
+
+// addChunk records in created and notCreated, the answer of an import or
+// copy that commits in chunks, what one chunk did (its changes when it
+// changed a state go to newest), and reports whether it committed. A
+// chunk that failed after an earlier one committed is serverFail for each
+// of its ids, and the earlier ones stay; a failed first chunk stored
+// nothing and its error is returned, to fail the call.
+func addChunk(ctx context.Context, acct store.AccountID, what string, chunk []string, first bool, err error,
+	created map[string]map[string]any, notCreated map[string]*jmap.SetError, newest *[]store.StateChange,
+	chunkCreated map[string]map[string]any, chunkNotCreated map[string]*jmap.SetError, changes []store.StateChange) (bool, error) {
+	if err != nil {
+		if first {
+			return false, err
+		}
+		zerolog.Ctx(ctx).Error().Err(err).Str("account", string(acct)).Msg(what + " chunk")
+		for _, cid := range chunk {
+			notCreated[cid] = jmap.NewSetError(jmap.ErrServerFail, "")
+		}
+		return false, nil
+	}
+	for cid, v := range chunkCreated {
+		created[cid] = v
+	}
+	for cid, v := range chunkNotCreated {
+		notCreated[cid] = v
+	}
+	if len(changes) > 0 {
+		*newest = changes
+	}
+	return true, nil
 }

@@ -5,8 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 
-	"github.com/rs/zerolog"
-
 	"github.com/jmapd/jmapd/internal/acl"
 	"github.com/jmapd/jmapd/jmap"
 	"github.com/jmapd/jmapd/store"
@@ -110,26 +108,13 @@ func emailCopy(ctx context.Context, c *jmap.Call) (any, error) {
 			}
 			return cnt.flush()
 		})
+		committed, err := addChunk(ctx, to.ID, "copy", chunk, first, err, resp.Created, resp.NotCreated, &newest,
+			created, notCreated, changes)
 		if err != nil {
-			if first {
-				return nil, err
-			}
-			// Earlier chunks are stored: say so, and that these are not.
-			zerolog.Ctx(ctx).Error().Err(err).Str("account", string(to.ID)).Msg("copy chunk")
-			for _, cid := range chunk {
-				resp.NotCreated[cid] = jmap.NewSetError(jmap.ErrServerFail, "")
-			}
-			continue
+			return nil, err
 		}
-		for cid, v := range created {
-			resp.Created[cid] = v
-		}
-		for cid, v := range notCreated {
-			resp.NotCreated[cid] = v
-		}
-		originals = append(originals, copied...)
-		if len(changes) > 0 {
-			newest = changes
+		if committed {
+			originals = append(originals, copied...)
 		}
 	}
 	changes := newest
