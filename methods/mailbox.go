@@ -424,36 +424,14 @@ const onDestroyRemoveEmailsKey ctxKey = iota
 
 func destroyMailbox(ctx context.Context, tx store.Tx, acct store.AccountID, obj map[string]any) *jmap.SetError {
 	id := str(obj["id"])
-	access, err := callerAccess(ctx, tx, acct)
-	if err != nil {
-		return jmap.NewSetError(jmap.ErrServerFail, "")
-	}
-	if !access.Rights(id).Delete {
-		return jmap.NewSetError(jmap.SetForbidden, "you may not delete this mailbox")
-	}
-	for o, err := range tx.Scan(acct, "Mailbox") {
-		if err != nil {
-			return jmap.NewSetError(jmap.ErrServerFail, "")
-		}
-		var m struct {
-			ParentID *string `json:"parentId"`
-		}
-		if json.Unmarshal(o.Data, &m) == nil && m.ParentID != nil && *m.ParentID == id {
-			return jmap.NewSetError("mailboxHasChild", "the mailbox has child mailboxes") // RFC 8621 §2.5
-		}
-	}
 	removeEmails, _ := ctx.Value(onDestroyRemoveEmailsKey).(bool)
-	if n, _ := obj["totalEmails"].(float64); n > 0 && !removeEmails {
-		return jmap.NewSetError("mailboxHasEmail", "the mailbox has emails") // RFC 8621 §2.5
-	}
-	if obj["role"] == "inbox" {
-		return jmap.NewSetError(jmap.SetForbidden, "the inbox cannot be destroyed")
+	total, _ := obj["totalEmails"].(float64)
+	role, _ := obj["role"].(string)
+	if serr := mayDestroyMailbox(ctx, tx, acct, id, role, total > 0, removeEmails); serr != nil {
+		return serr
 	}
 	if removeEmails {
-		if !access.Rights(id).RemoveItems {
-			return jmap.NewSetError(jmap.SetForbidden, "you may not remove the emails of this mailbox")
-		}
-		if err := removeMailboxEmails(tx, acct, id); err != nil {
+		if _, err := removeMailboxEmails(tx, acct, id, 0); err != nil {
 			return jmap.NewSetError(jmap.ErrServerFail, "")
 		}
 	}
@@ -479,6 +457,94 @@ func destroyMailbox(ctx context.Context, tx store.Tx, acct store.AccountID, obj 
 	return nil
 }
 
+// mayDestroyMailbox says why the caller may not destroy mailbox id of
+// acct (RFC 8621 §2.5), or nil: hasEmails tells whether it holds emails,
+// removeEmails whether the call takes them out.
+func mayDestroyMailbox(ctx context.Context, tx store.Tx, acct store.AccountID, id, role string, hasEmails, removeEmails bool) *jmap.SetError {
+	access, err := callerAccess(ctx, tx, acct)
+	if err != nil {
+		return jmap.NewSetError(jmap.ErrServerFail, "")
+	}
+	if !access.Rights(id).Delete {
+		return jmap.NewSetError(jmap.SetForbidden, "you may not delete this mailbox")
+	}
+	for o, err := range tx.Scan(acct, "Mailbox") {
+		if err != nil {
+			return jmap.NewSetError(jmap.ErrServerFail, "")
+		}
+		var m struct {
+			ParentID *string `json:"parentId"`
+		}
+		if json.Unmarshal(o.Data, &m) == nil && m.ParentID != nil && *m.ParentID == id {
+			return jmap.NewSetError("mailboxHasChild", "the mailbox has child mailboxes") // RFC 8621 §2.5
+		}
+	}
+	if hasEmails && !removeEmails {
+		return jmap.NewSetError("mailboxHasEmail", "the mailbox has emails") // RFC 8621 §2.5
+	}
+	if role == "inbox" {
+		return jmap.NewSetError(jmap.SetForbidden, "the inbox cannot be destroyed")
+	}
+	if removeEmails && !access.Rights(id).RemoveItems {
+		return jmap.NewSetError(jmap.SetForbidden, "you may not remove the emails of this mailbox")
+	}
+	return nil
+}
+
+// emptyingPart is how many emails one transaction takes out of a mailbox
+// that a Mailbox/set destroys with onDestroyRemoveEmails.
+const emptyingPart = 200
+
+// emptyBeforeDestroy takes the emails out of each mailbox that args
+// destroys with onDestroyRemoveEmails, emptyingPart at a time, each part
+// its own transaction, while the destroy is allowed: the destroy that
+// follows in the /set then fits one transaction whatever the mailbox held
+// (a thousand large emails do not). Taking each email out is what the
+// destroy would do (RFC 8621 §2.5); a call with ifInState is left whole,
+// since the parts change the Mailbox state it names.
+func emptyBeforeDestroy(ctx context.Context, c *jmap.Call, args *mailboxSetArgs) error {
+	if !args.OnDestroyRemoveEmails || args.Destroy == nil || args.IfInState != nil {
+		return nil
+	}
+	acct, err := c.WritableAccount(ctx, args.AccountID, CapMail)
+	if err != nil {
+		return nil // the /set answers it
+	}
+	for _, raw := range *args.Destroy {
+		id, ok := c.ResolveID(raw)
+		if !ok {
+			continue
+		}
+		// Bounded, in case emails taken out were listed again.
+		for range 1 << 20 {
+			removed := 0
+			_, err := c.Store().Update(ctx, func(tx store.Tx) error {
+				removed = 0
+				b, err := tx.Get(acct.ID, "Mailbox", id)
+				if err != nil {
+					return nil // not there (or hidden): the /set answers it
+				}
+				role, err := loadMailboxRole(b)
+				if err != nil {
+					return err
+				}
+				if mayDestroyMailbox(ctx, tx, acct.ID, id, role, true, true) != nil {
+					return nil
+				}
+				removed, err = removeMailboxEmails(tx, acct.ID, id, emptyingPart)
+				return err
+			})
+			if err != nil {
+				return err
+			}
+			if removed < emptyingPart {
+				break
+			}
+		}
+	}
+	return nil
+}
+
 type mailboxSetArgs struct {
 	jmap.SetArgs
 	OnDestroyRemoveEmails bool `json:"onDestroyRemoveEmails"`
@@ -491,6 +557,9 @@ func mailboxSet(ctx context.Context, c *jmap.Call) (any, error) {
 		return nil, err
 	}
 	ctx = context.WithValue(ctx, onDestroyRemoveEmailsKey, args.OnDestroyRemoveEmails)
+	if err := emptyBeforeDestroy(ctx, c, &args); err != nil {
+		return nil, err
+	}
 	resp, err := mailboxType.SetWith(ctx, c, &args.SetArgs)
 	if notices, _ := c.Memo(noticesMemo{}).([]shareNotice); err == nil && len(notices) > 0 {
 		if err := deliverNotices(ctx, c.Store(), notices); err != nil {
@@ -695,17 +764,26 @@ func loadMailboxRole(b []byte) (string, error) {
 	return *m.Role, nil
 }
 
-// removeMailboxEmails takes every email out of a mailbox being destroyed:
-// emails in other mailboxes stay there, emails only in this one are
-// destroyed (RFC 8621 §2.5 onDestroyRemoveEmails).
-func removeMailboxEmails(tx store.Tx, acct store.AccountID, mbox string) error {
+// removeMailboxEmails takes the emails, every one or at most limit (when
+// above 0), out of a mailbox being destroyed: emails in other mailboxes
+// stay there, emails only in this one are destroyed (RFC 8621 §2.5
+// onDestroyRemoveEmails). It returns how many it took out.
+func removeMailboxEmails(tx store.Tx, acct store.AccountID, mbox string, limit int) (int, error) {
 	var ids []string
 	for m, err := range tx.ScanMeta(indexPrefix(acct, mbox)) {
 		if err != nil {
-			return err
+			return 0, err
 		}
 		ids = append(ids, indexID(m.Key))
+		if len(ids) == limit {
+			break
+		}
 	}
+	return len(ids), removeEmailsFrom(tx, acct, mbox, ids)
+}
+
+// removeEmailsFrom takes the emails ids out of mailbox mbox.
+func removeEmailsFrom(tx store.Tx, acct store.AccountID, mbox string, ids []string) error {
 	for _, id := range ids {
 		e, err := loadEmail(tx, acct, id)
 		if err != nil {
