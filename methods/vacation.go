@@ -158,6 +158,11 @@ func (s *sender) vacationReply(tx store.Tx, acct store.AccountID, msg *mime.Mess
 	if err != nil {
 		return err
 	}
+	// Most users are not away: a delivery reads one member of the stored
+	// record to know.
+	if on, ok := jmap.Member(b, "isEnabled"); ok && string(on) == "false" {
+		return nil
+	}
 	var v struct {
 		IsEnabled bool    `json:"isEnabled"`
 		FromDate  *string `json:"fromDate"`

@@ -341,6 +341,10 @@ type tx struct {
 	// propsAll marks pending changes with an update that touched any
 	// property, which clears the entry's property list.
 	propsAll map[typeKey]bool
+	// minted holds the ids NewID gave this transaction that no record
+	// has yet: ids of the store's sequence are new, so creating a record
+	// under one needs no look for an existing one.
+	minted map[string]bool
 }
 
 func (t *tx) NewID() (string, error) {
@@ -350,7 +354,12 @@ func (t *tx) NewID() (string, error) {
 	}
 	// A letter first: ids that start with a digit or dash are best avoided
 	// (RFC 8620 §1.2).
-	return "a" + strconv.FormatUint(n+1, 36), nil
+	id := "a" + strconv.FormatUint(n+1, 36)
+	if t.minted == nil {
+		t.minted = map[string]bool{}
+	}
+	t.minted[id] = true
+	return id, nil
 }
 
 func (t *tx) State(acct store.AccountID, typ string) (store.State, error) {
@@ -457,7 +466,9 @@ func (t *tx) exists(key []byte) (bool, error) {
 
 func (t *tx) Create(acct store.AccountID, typ, id string, data []byte) error {
 	key := objKey(acct, typ, id)
-	if ok, err := t.exists(key); err != nil {
+	if t.minted[id] {
+		delete(t.minted, id) // a second Create under it looks
+	} else if ok, err := t.exists(key); err != nil {
 		return err
 	} else if ok {
 		return store.ErrExists

@@ -190,6 +190,34 @@ func TestRecords_CreateExistingIsErrExists(t *testing.T) {
 	}
 }
 
+// A record created under an id of NewID needs no look for an existing
+// one, but a second Create under the same id in the transaction is still
+// ErrExists.
+func TestRecords_CreateUnderNewIDTwiceIsErrExists(t *testing.T) {
+	db := openStore(t, badger.Options{})
+	var id string
+	_, err := db.Update(context.Background(), func(tx store.Tx) error {
+		var err error
+		if id, err = tx.NewID(); err != nil {
+			return err
+		}
+		if err := tx.Create("a1", "Email", id, []byte(`1`)); err != nil {
+			return fmt.Errorf("first create: %w", err)
+		}
+		return tx.Create("a1", "Email", id, []byte(`2`))
+	})
+	if !errors.Is(err, store.ErrExists) {
+		t.Fatalf("second create under a new id: err = %v, want store.ErrExists", err)
+	}
+	update(t, db, func(tx store.Tx) error {
+		id, err := tx.NewID()
+		if err != nil {
+			return err
+		}
+		return tx.Create("a1", "Email", id, []byte(`3`))
+	})
+}
+
 func TestRecords_PutOrDeleteMissingIsErrNotFound(t *testing.T) {
 	db := openStore(t, badger.Options{})
 	update(t, db, func(tx store.Tx) error { return tx.Create("a1", "Mailbox", "m1", []byte(`1`)) })
