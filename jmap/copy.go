@@ -57,20 +57,12 @@ func (t *Type) copy(ctx context.Context, c *Call) (any, error) {
 		resp = &CopyResponse{FromAccountID: args.FromAccountID, AccountID: args.AccountID,
 			Created: map[string]map[string]any{}, NotCreated: map[string]*SetError{}}
 		created, originals = map[string]string{}, nil
-		fromState, err := tx.State(from.ID, t.Name)
-		if err != nil {
+		if _, err := CheckState(tx, from.ID, t.Name, args.IfFromInState, "fromAccountId"); err != nil {
 			return err
 		}
-		if args.IfFromInState != nil && *args.IfFromInState != FormatState(uint64(fromState)) {
-			return NewMethodError(ErrStateMismatch, "fromAccountId is not in the given state")
-		}
-		st, err := tx.State(to.ID, t.Name)
-		if err != nil {
+		var err error
+		if resp.OldState, err = CheckState(tx, to.ID, t.Name, args.IfInState, ""); err != nil {
 			return err
-		}
-		resp.OldState = FormatState(uint64(st))
-		if args.IfInState != nil && *args.IfInState != resp.OldState {
-			return NewMethodError(ErrStateMismatch, "")
 		}
 		for _, cid := range args.Create.Keys {
 			var over map[string]any

@@ -553,6 +553,26 @@ func (t *Type) changes(ctx context.Context, c *Call) (any, error) {
 
 // NewState returns the state a commit left typ in, from the changes Update
 // reported, or old when the commit did not touch it. Reading it back in a
+
+// CheckState returns the state of typ in acct, and stateMismatch when
+// ifInState is given and names another (RFC 8620 §5.3, §5.4); of says
+// which account the error is about ("" for accountId).
+func CheckState(tx store.Tx, acct store.AccountID, typ string, ifInState *string, of string) (string, error) {
+	st, err := tx.State(acct, typ)
+	if err != nil {
+		return "", err
+	}
+	state := FormatState(uint64(st))
+	if ifInState != nil && *ifInState != state {
+		desc := ""
+		if of != "" {
+			desc = of + " is not in the given state"
+		}
+		return state, NewMethodError(ErrStateMismatch, desc)
+	}
+	return state, nil
+}
+
 // later snapshot could include someone else's commit.
 func NewState(changes []store.StateChange, acct store.AccountID, typ, old string) string {
 	for _, c := range changes {

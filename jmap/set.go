@@ -238,13 +238,9 @@ func (t *Type) SetWith(ctx context.Context, c *Call, args *SetArgs) (*SetRespons
 				NotCreated: map[string]*SetError{}, NotUpdated: map[string]*SetError{}, NotDestroyed: map[string]*SetError{}}
 			clear(partCreated)
 			if first {
-				st, err := tx.State(acct.ID, t.Name)
-				if err != nil {
+				var err error
+				if part.OldState, err = CheckState(tx, acct.ID, t.Name, args.IfInState, ""); err != nil {
 					return err
-				}
-				part.OldState = FormatState(uint64(st))
-				if args.IfInState != nil && *args.IfInState != part.OldState {
-					return NewMethodError(ErrStateMismatch, "")
 				}
 			}
 			return t.applySet(ctx, c, tx, acct.ID, args, first, ops[lo:hi], part, created, partCreated)

@@ -424,13 +424,9 @@ func emailImport(ctx context.Context, c *jmap.Call) (any, error) {
 			clear(created)
 			clear(notCreated)
 			if first {
-				st, err := tx.State(acct.ID, "Email")
-				if err != nil {
+				var err error
+				if resp.OldState, err = jmap.CheckState(tx, acct.ID, "Email", args.IfInState, ""); err != nil {
 					return err
-				}
-				resp.OldState = jmap.FormatState(uint64(st))
-				if args.IfInState != nil && *args.IfInState != resp.OldState {
-					return jmap.NewMethodError(jmap.ErrStateMismatch, "")
 				}
 			}
 			cnt := newCounter(tx, acct.ID)
@@ -709,13 +705,9 @@ func emailSet(ctx context.Context, c *jmap.Call) (any, error) {
 	changes, err := c.Store().Update(ctx, func(tx store.Tx) error {
 		clear(created)
 		clear(notCreated)
-		st, err := tx.State(acct.ID, "Email")
-		if err != nil {
+		var err error
+		if resp.OldState, err = jmap.CheckState(tx, acct.ID, "Email", args.IfInState, ""); err != nil {
 			return err
-		}
-		resp.OldState = jmap.FormatState(uint64(st))
-		if args.IfInState != nil && *args.IfInState != resp.OldState {
-			return jmap.NewMethodError(jmap.ErrStateMismatch, "")
 		}
 		cnt := newCounter(tx, acct.ID)
 		for i, cid := range args.Create.Keys {

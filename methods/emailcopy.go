@@ -69,20 +69,12 @@ func emailCopy(ctx context.Context, c *jmap.Call) (any, error) {
 			clear(notCreated)
 			copied = copied[:0]
 			if first {
-				fromState, err := tx.State(from.ID, "Email")
-				if err != nil {
+				if _, err := jmap.CheckState(tx, from.ID, "Email", args.IfFromInState, "fromAccountId"); err != nil {
 					return err
 				}
-				if args.IfFromInState != nil && *args.IfFromInState != jmap.FormatState(uint64(fromState)) {
-					return jmap.NewMethodError(jmap.ErrStateMismatch, "fromAccountId is not in the given state")
-				}
-				st, err := tx.State(to.ID, "Email")
-				if err != nil {
+				var err error
+				if resp.OldState, err = jmap.CheckState(tx, to.ID, "Email", args.IfInState, ""); err != nil {
 					return err
-				}
-				resp.OldState = jmap.FormatState(uint64(st))
-				if args.IfInState != nil && *args.IfInState != resp.OldState {
-					return jmap.NewMethodError(jmap.ErrStateMismatch, "")
 				}
 			}
 			fromAccess, err := callerAccess(ctx, tx, from.ID)

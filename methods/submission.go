@@ -661,13 +661,9 @@ func (s *sender) set(ctx context.Context, c *jmap.Call) (any, error) {
 	changes, err := c.Store().Update(ctx, func(tx store.Tx) error {
 		clear(created)
 		clear(notCreated)
-		st, err := tx.State(acct.ID, "EmailSubmission")
-		if err != nil {
+		var err error
+		if resp.OldState, err = jmap.CheckState(tx, acct.ID, "EmailSubmission", args.IfInState, ""); err != nil {
 			return err
-		}
-		resp.OldState = jmap.FormatState(uint64(st))
-		if args.IfInState != nil && *args.IfInState != resp.OldState {
-			return jmap.NewMethodError(jmap.ErrStateMismatch, "")
 		}
 		count, err := rateCount(tx, acct.ID, now)
 		if err != nil {
