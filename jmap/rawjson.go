@@ -6,8 +6,9 @@ import (
 	"math/bits"
 )
 
-// Scanning of compact JSON without decoding it, for JSON the server wrote
-// itself: a stored record, an earlier response of the same request.
+// Scanning of JSON without decoding it: checking a request body, finding
+// the end of a value. Member reads compact JSON only, the form the server
+// writes itself (a stored record, an earlier response of the request).
 
 // stopOctet marks the octets a scan of a string's content stops at: its
 // closing quote, an escape, or a control character, which JSON forbids

@@ -30,54 +30,30 @@ func (o *OrderedObjects) UnmarshalJSON(b []byte) error {
 	return o.decode(b)
 }
 
-// splitObject reads the members of a JSON object, or null, with the
-// scanner of rawjson.go; ok is false for anything it does not read (the
+// splitObject reads the members of a JSON object, or null, with a Reader
+// over one copy of b; ok is false for anything it does not read (the
 // caller decodes it the general way).
 func splitObject(b []byte) (keys []string, values map[string]json.RawMessage, ok bool) {
-	b = bytes.TrimSpace(b)
-	if string(b) == "null" {
-		return nil, nil, true
+	r := NewReader(bytes.Clone(b))
+	if r.Null() {
+		return nil, nil, r.End()
 	}
-	if len(b) == 0 || b[0] != '{' {
-		return nil, nil, false
-	}
-	if end, ok := SkipValue(b, 0); !ok || end != len(b) {
-		return nil, nil, false
-	}
-	own := bytes.Clone(b)
 	values = map[string]json.RawMessage{}
-	for i := skipSpace(own, 1); i < len(own) && own[i] != '}'; {
-		end, _ := SkipString(own, i)
-		raw := own[i:end]
-		var k string
-		if bytes.IndexByte(raw, '\\') >= 0 || !isASCII(raw) {
-			// Escapes and invalid UTF-8 read as encoding/json reads them.
-			if json.Unmarshal(raw, &k) != nil {
-				return nil, nil, false
-			}
-		} else {
-			k = string(raw[1 : len(raw)-1])
+	err := r.Object(func(k string) error {
+		v, err := r.Raw()
+		if err != nil {
+			return err
 		}
-		start := skipSpace(own, skipSpace(own, end)+1) // past the colon
-		end, _ = SkipValue(own, start)
 		if _, dup := values[k]; !dup {
 			keys = append(keys, k)
 		}
-		values[k] = own[start:end:end]
-		if i = skipSpace(own, end); i < len(own) && own[i] == ',' {
-			i = skipSpace(own, i+1)
-		}
+		values[k] = v[:len(v):len(v)]
+		return nil
+	})
+	if err != nil || !r.End() {
+		return nil, nil, false
 	}
 	return keys, values, true
-}
-
-func isASCII(b []byte) bool {
-	for _, c := range b {
-		if c >= 0x80 {
-			return false
-		}
-	}
-	return true
 }
 
 // decode is UnmarshalJSON with encoding/json's tokenizer.
