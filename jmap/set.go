@@ -199,19 +199,16 @@ func (t *Type) SetWith(ctx context.Context, c *Call, args *SetArgs) (*SetRespons
 	// and destroy stands alone (RFC 8620 §5.3); oldState is the state
 	// before the first run, newState the state after the last.
 	ops := setOps(args)
-	resp := &SetResponse{AccountID: args.AccountID, Created: map[string]map[string]any{},
-		Updated: map[string]map[string]any{}, NotCreated: map[string]*SetError{},
-		NotUpdated: map[string]*SetError{}, NotDestroyed: map[string]*SetError{}}
+	resp := emptySetResponse()
+	resp.AccountID = args.AccountID
 	created := map[string]string{}
 	var newest []store.StateChange
 	for lo, n, first := 0, len(ops), true; first || lo < len(ops); {
 		hi := min(lo+n, len(ops))
-		part := &SetResponse{Created: map[string]map[string]any{}, Updated: map[string]map[string]any{},
-			NotCreated: map[string]*SetError{}, NotUpdated: map[string]*SetError{}, NotDestroyed: map[string]*SetError{}}
+		var part *SetResponse
 		partCreated := map[string]string{}
 		changes, err := c.Store().Update(ctx, func(tx store.Tx) error {
-			*part = SetResponse{Created: map[string]map[string]any{}, Updated: map[string]map[string]any{},
-				NotCreated: map[string]*SetError{}, NotUpdated: map[string]*SetError{}, NotDestroyed: map[string]*SetError{}}
+			part = emptySetResponse()
 			clear(partCreated)
 			if first {
 				var err error
@@ -231,7 +228,7 @@ func (t *Type) SetWith(ctx context.Context, c *Call, args *SetArgs) (*SetRespons
 			}
 			// One update or destroy alone is more than a transaction
 			// holds: it fails, the others go on.
-			*part = SetResponse{NotUpdated: map[string]*SetError{}, NotDestroyed: map[string]*SetError{}}
+			part = emptySetResponse()
 			clear(partCreated)
 			ops[lo].fail(part, NewSetError(ErrServerFail, ""))
 		}
@@ -251,6 +248,12 @@ func (t *Type) SetWith(ctx context.Context, c *Call, args *SetArgs) (*SetRespons
 	resp.NewState = NewState(newest, acct.ID, t.Name, resp.OldState)
 	resp.Normalise()
 	return resp, nil
+}
+
+// emptySetResponse is a SetResponse with empty maps, to fill.
+func emptySetResponse() *SetResponse {
+	return &SetResponse{Created: map[string]map[string]any{}, Updated: map[string]map[string]any{},
+		NotCreated: map[string]*SetError{}, NotUpdated: map[string]*SetError{}, NotDestroyed: map[string]*SetError{}}
 }
 
 // setOp is one update or destroy of a /set.
