@@ -142,6 +142,14 @@ type Tx interface {
 	// Principal records and credentials.
 	Principals() PrincipalTx
 
+	// Gathered returns the transaction's value for key, made by start on
+	// first use: work a transaction gathers as it goes and writes once at
+	// its end. The finish function start returns runs after the
+	// transaction's function has returned without error and before the
+	// commit, in the order of first use; its error fails the transaction.
+	// In a read-only transaction finish never runs.
+	Gathered(key any, start func() (value any, finish func() error)) any
+
 	// BlobRef and BlobUnref count references to a blob held by records of
 	// acct; a referenced blob stays readable from that account.
 	BlobRef(acct AccountID, id BlobID) error

@@ -345,6 +345,36 @@ type tx struct {
 	// has yet: ids of the store's sequence are new, so creating a record
 	// under one needs no look for an existing one.
 	minted map[string]bool
+	// gathered holds the values of Gathered, and finishes their end-of-
+	// transaction work in order.
+	gathered map[any]any
+	finishes []func() error
+}
+
+func (t *tx) Gathered(key any, start func() (value any, finish func() error)) any {
+	if v, ok := t.gathered[key]; ok {
+		return v
+	}
+	v, finish := start()
+	if t.gathered == nil {
+		t.gathered = map[any]any{}
+	}
+	t.gathered[key] = v
+	if finish != nil {
+		t.finishes = append(t.finishes, finish)
+	}
+	return v
+}
+
+// finish runs the finish functions of Gathered, including those a finish
+// function registers.
+func (t *tx) finish() error {
+	for i := 0; i < len(t.finishes); i++ {
+		if err := t.finishes[i](); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func (t *tx) NewID() (string, error) {

@@ -165,6 +165,9 @@ func (d *DB) apply(txn *bdb.Txn, fn func(tx store.Tx) error) (changes []store.St
 	if err := fn(t); err != nil {
 		return nil, err, nil
 	}
+	if err := t.finish(); err != nil {
+		return nil, err, nil
+	}
 	changes, err = t.writeChanges()
 	return changes, err, nil
 }

@@ -157,3 +157,65 @@ func TestUpdate_ConcurrentLargeOnesSplit(t *testing.T) {
 		return nil
 	})
 }
+
+// Gathered gives one value per transaction and key, and runs each finish
+// once, in order of first use, after the function returned and before the
+// commit: what a finish writes is committed with the rest, and a finish
+// that fails leaves nothing of the transaction behind.
+func TestUpdate_GatheredFinishesBeforeCommit(t *testing.T) {
+	db := openStore(t, badger.Options{})
+	type key struct{ n int }
+	var order []int
+	gather := func(tx store.Tx, n int, fail error) *[]string {
+		return tx.Gathered(key{n}, func() (any, func() error) {
+			v := &[]string{}
+			return v, func() error {
+				order = append(order, n)
+				if fail != nil {
+					return fail
+				}
+				return tx.PutMeta(fmt.Sprint("g", n), []byte(fmt.Sprint(*v)))
+			}
+		}).(*[]string)
+	}
+	_, err := db.Update(context.Background(), func(tx store.Tx) error {
+		order = nil
+		*gather(tx, 2, nil) = append(*gather(tx, 2, nil), "a")
+		*gather(tx, 1, nil) = append(*gather(tx, 1, nil), "b")
+		*gather(tx, 2, nil) = append(*gather(tx, 2, nil), "c")
+		if len(order) != 0 {
+			t.Errorf("finish ran before the function returned: %v", order)
+		}
+		return tx.Create("a1", "Note", "n1", []byte(`{}`))
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(order) != "[2 1]" {
+		t.Errorf("finishes ran in order %v, want [2 1]", order)
+	}
+	view(t, db, func(tx store.Tx) error {
+		for k, want := range map[string]string{"g1": "[b]", "g2": "[a c]"} {
+			if v, err := tx.GetMeta(k); err != nil || string(v) != want {
+				t.Errorf("%s = %q (%v), want %q", k, v, err, want)
+			}
+		}
+		return nil
+	})
+	errFail := errors.New("finish refused")
+	_, err = db.Update(context.Background(), func(tx store.Tx) error {
+		gather(tx, 3, nil)
+		gather(tx, 4, errFail)
+		return tx.Create("a1", "Note", "n2", []byte(`{}`))
+	})
+	if !errors.Is(err, errFail) {
+		t.Fatalf("err = %v, want the finish's error", err)
+	}
+	wantNoRecord(t, db, "a1", "Note", "n2")
+	view(t, db, func(tx store.Tx) error {
+		if v, err := tx.GetMeta("g3"); err != nil || v != nil {
+			t.Errorf("a failed transaction left g3 = %q (%v)", v, err)
+		}
+		return nil
+	})
+}
