@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	stdmime "mime"
 	"mime/quotedprintable"
 	"os"
@@ -500,7 +501,9 @@ func (b *builder) buildMessage(obj map[string]any) ([]byte, *jmap.SetError) {
 			if t, _ := m["type"].(string); t != "" && !strings.EqualFold(t, typ) {
 				return nil, jmap.InvalidProperties(k+" must be "+typ, k)
 			}
-			m = maps(m)
+			if m = maps.Clone(m); m == nil {
+				m = map[string]any{}
+			}
 			m["type"] = typ
 			return b.buildPart(m, seen)
 		}
@@ -576,12 +579,4 @@ func (b *builder) buildMessage(obj map[string]any) ([]byte, *jmap.SetError) {
 	w.WriteString("MIME-Version: 1.0\r\n")
 	root.write(&w)
 	return w.Bytes(), nil
-}
-
-func maps(m map[string]any) map[string]any {
-	out := make(map[string]any, len(m)+1)
-	for k, v := range m {
-		out[k] = v
-	}
-	return out
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/jmapd/jmapd/jmaptest"
@@ -235,5 +236,55 @@ func TestEmailSearch_MergeInsideOneImport(t *testing.T) {
 	}
 	if k, err := methods.SearchIndexKeys(context.Background(), srv.Store(), store.AccountID(alice.Account)); err != nil || k["ff"] != 3 || k["fq"] != 0 {
 		t.Errorf("index keys %v (%v): want three forward entries, none waiting", k, err)
+	}
+}
+
+// Two thread merges in one Email/import re-create an indexed email twice
+// (RFC 8621 §3: threadId is immutable, so merged emails get new ids); the
+// index rewrites its block once, at the end, and follows it to its last
+// id: each word finds exactly the stored email that holds it.
+func TestEmailSearch_TwoMergesInOneImport(t *testing.T) {
+	srv := jmaptest.Start(t)
+	alice := srv.NewUser(t, "alice@example.test")
+	inbox := mailboxByRole(t, alice, "inbox")
+	upload := func(msgs map[string]string) {
+		t.Helper()
+		emails := map[string]any{}
+		for k, raw := range msgs {
+			emails[k] = map[string]any{"blobId": uploadBlob(t, alice, []byte(crlf(raw)), "message/rfc822"), "mailboxIds": boolSet(inbox)}
+		}
+		if res := importEmails(t, alice, emails); len(res["created"].(map[string]any)) != len(msgs) {
+			t.Fatalf("import: %v", res)
+		}
+	}
+	// Three threads, oldest first: A; C; D, which names B.
+	upload(map[string]string{"a": "From: x@example.test\nSubject: Plan\nMessage-ID: <a@m>\n\nquokka\n"})
+	upload(map[string]string{"c": "From: x@example.test\nSubject: Re: Plan\nMessage-ID: <c@m>\n\nwombat\n"})
+	upload(map[string]string{"d": "From: x@example.test\nSubject: Re: Plan\nMessage-ID: <d@m>\nReferences: <b@m>\n\nnumbat\n"})
+	// In one import, B joins C's thread and D's, so D is made again in
+	// C's; E then joins A's thread and that one, so D is made again in
+	// A's.
+	upload(map[string]string{
+		"m1": "From: x@example.test\nSubject: Re: Plan\nMessage-ID: <b@m>\nReferences: <c@m>\n\nplatypus\n",
+		"m2": "From: x@example.test\nSubject: Re: Plan\nMessage-ID: <e@m>\nReferences: <a@m> <b@m>\n\nbilby\n",
+	})
+	all := strs(alice.One(t, "Email/query", map[string]any{"accountId": alice.Account})["ids"])
+	props := getEmails(t, alice, all, map[string]any{"properties": []string{"threadId", "preview"}})
+	if len(props) != 5 {
+		t.Fatalf("%d emails stored, want 5", len(props))
+	}
+	for _, e := range props {
+		if e["threadId"] != props[all[0]]["threadId"] {
+			t.Fatalf("not one thread: %v", props)
+		}
+	}
+	for _, word := range []string{"quokka", "wombat", "numbat", "platypus", "bilby"} {
+		got, total := textQuery(t, alice, map[string]any{"body": word})
+		if len(got) != 1 || total != 1 || !strings.Contains(str(props[got[0]]["preview"]), word) {
+			t.Errorf("%s finds %v (total %v); want the one stored email whose text it is", word, got, total)
+		}
+	}
+	if got, total := textQuery(t, alice, map[string]any{"from": "x@example.test"}); !sameSet(got, all) || total != 5 {
+		t.Errorf("from finds %d (total %v), want all 5", len(got), total)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"slices"
 	"sync"
@@ -266,30 +267,89 @@ func forwardEntries(v []byte, yield func(mask uint8, tok string)) (seq string) {
 	return seq
 }
 
-// rewriteBlock replaces the posting of id in the block at key by the
-// posting of newID, or drops it when newID is "", and deletes a block left
-// empty.
-func rewriteBlock(tx store.Tx, key, id, newID string) error {
-	v, err := tx.GetMeta(key)
-	if err != nil || v == nil {
-		return err
+// blockEdits gathers the postings a transaction takes out of blocks, or
+// renames, to rewrite each block once when the transaction ends: taking
+// every email of one import out of the index (a mailbox emptied, a
+// selection destroyed) then writes each of the batch's blocks once, not
+// once per email, which for the blocks of common words would be quadratic
+// in the batch.
+type blockEdits struct {
+	tx store.Tx
+	// edits maps a block key to the ids to change in it: to a new id, or
+	// to "" to drop the posting.
+	edits map[string]map[string]string
+}
+
+type blockEditsKey struct{}
+
+// pendingBlockEdits returns the block edits of tx.
+func pendingBlockEdits(tx store.Tx) *blockEdits {
+	return tx.Gathered(blockEditsKey{}, func() (any, func() error) {
+		b := &blockEdits{tx: tx, edits: map[string]map[string]string{}}
+		return b, b.write
+	}).(*blockEdits)
+}
+
+// change records that the posting of id in the block at key becomes the
+// posting of newID, or goes when newID is "".
+func (b *blockEdits) change(key, id, newID string) {
+	m := b.edits[key]
+	if m == nil {
+		m = map[string]string{}
+		b.edits[key] = m
 	}
-	var ps []search.Posting
-	if err := search.DecodeBlock(v, func(pid string, f uint8) bool {
-		switch {
-		case pid != id:
-			ps = append(ps, search.Posting{ID: pid, Fields: f})
-		case newID != "":
-			ps = append(ps, search.Posting{ID: newID, Fields: f})
+	m[id] = newID
+}
+
+// write rewrites each block with its edits, in key order, and deletes a
+// block left empty. An id renamed and then renamed again or dropped (a
+// thread merge, then a destroy) ends as its last change says.
+func (b *blockEdits) write() error {
+	for _, key := range slices.Sorted(maps.Keys(b.edits)) {
+		edits := b.edits[key]
+		v, err := b.tx.GetMeta(key)
+		if err != nil {
+			return err
 		}
-		return true
-	}); err != nil {
-		return err
+		if v == nil {
+			continue
+		}
+		var ps []search.Posting
+		if err := search.DecodeBlock(v, func(id string, f uint8) bool {
+			if id = lastOf(edits, id); id != "" {
+				ps = append(ps, search.Posting{ID: id, Fields: f})
+			}
+			return true
+		}); err != nil {
+			return err
+		}
+		if len(ps) == 0 {
+			err = b.tx.DeleteMeta(key)
+		} else {
+			err = b.tx.PutMeta(key, search.AppendBlock(nil, ps))
+		}
+		if err != nil {
+			return err
+		}
 	}
-	if len(ps) == 0 {
-		return tx.DeleteMeta(key)
+	clear(b.edits)
+	return nil
+}
+
+// lastOf follows the changes of id in edits to what it ends as: a new
+// id, "" when dropped, or id itself when unchanged.
+func lastOf(edits map[string]string, id string) string {
+	// New ids are fresh, so a chain ends; the bound is a guard.
+	for range len(edits) {
+		next, ok := edits[id]
+		if !ok {
+			break
+		}
+		if id = next; id == "" {
+			break
+		}
 	}
-	return tx.PutMeta(key, search.AppendBlock(nil, ps))
+	return id
 }
 
 // searchAdd gathers a new email (from addEmail) into the transaction's
@@ -358,11 +418,13 @@ func searchRewrite(tx store.Tx, acct store.AccountID, id, newID string) error {
 	}
 	var ents []entry
 	seq := forwardEntries(v, func(mask uint8, tok string) { ents = append(ents, entry{mask, tok}) })
+	var blocks *blockEdits
+	if seq != "" {
+		blocks = pendingBlockEdits(tx)
+	}
 	for _, e := range ents {
-		if seq != "" {
-			if err := rewriteBlock(tx, postingPrefix(acct, e.tok)+seq, id, newID); err != nil {
-				return err
-			}
+		if blocks != nil {
+			blocks.change(postingPrefix(acct, e.tok)+seq, id, newID)
 			continue
 		}
 		if err := tx.DeleteMeta(postingKey(acct, e.tok, id)); err != nil {
