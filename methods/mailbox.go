@@ -3,7 +3,7 @@ package methods
 import (
 	"context"
 	"encoding/json"
-
+	"errors"
 	"fmt"
 	"math"
 	"slices"
@@ -496,10 +496,11 @@ func mayDestroyMailbox(ctx context.Context, tx store.Tx, acct store.AccountID, i
 const emptyingPart = 200
 
 // emptyBeforeDestroy takes the emails out of each mailbox that args
-// destroys with onDestroyRemoveEmails, emptyingPart at a time, each part
-// its own transaction, while the destroy is allowed: the destroy that
-// follows in the /set then fits one transaction whatever the mailbox held
-// (a thousand large emails do not). Taking each email out is what the
+// destroys with onDestroyRemoveEmails, emptyingPart at a time (fewer when
+// that is more than the store holds), each part its own transaction,
+// while the destroy is allowed: the destroy that follows in the /set then
+// fits one transaction whatever the mailbox held (a thousand large
+// emails do not). Taking each email out is what the
 // destroy would do (RFC 8621 §2.5); a call with ifInState is left whole,
 // since the parts change the Mailbox state it names.
 func emptyBeforeDestroy(ctx context.Context, c *jmap.Call, args *mailboxSetArgs) error {
@@ -516,6 +517,7 @@ func emptyBeforeDestroy(ctx context.Context, c *jmap.Call, args *mailboxSetArgs)
 			continue
 		}
 		// Bounded, in case emails taken out were listed again.
+		part := emptyingPart
 		for range 1 << 20 {
 			removed := 0
 			_, err := c.Store().Update(ctx, func(tx store.Tx) error {
@@ -531,13 +533,19 @@ func emptyBeforeDestroy(ctx context.Context, c *jmap.Call, args *mailboxSetArgs)
 				if mayDestroyMailbox(ctx, tx, acct.ID, id, role, true, true) != nil {
 					return nil
 				}
-				removed, err = removeMailboxEmails(tx, acct.ID, id, emptyingPart)
+				removed, err = removeMailboxEmails(tx, acct.ID, id, part)
 				return err
 			})
+			if errors.Is(err, store.ErrTxnTooBig) && part > 1 {
+				// Indexed emails take their search postings with them:
+				// fewer at a time.
+				part /= 2
+				continue
+			}
 			if err != nil {
 				return err
 			}
-			if removed < emptyingPart {
+			if removed < part {
 				break
 			}
 		}
