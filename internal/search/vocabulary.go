@@ -9,16 +9,25 @@ import (
 // Vocabulary collects the distinct tokens of texts, in the order they
 // first occur, up to a maximum: what the index keeps of a message body. A
 // body repeats most of its words many times: an ASCII word, most words of
-// most mail, is found, hashed as its lower-case form eight octets at a
-// time and looked up without being copied. Other words go through the
-// scanner. The tokens kept are stored end to end in one buffer.
+// most mail, is found eight octets at a time, hashed as its lower-case
+// form and looked up without being copied; a word of eight octets or
+// fewer is told from the others by its octets as one number. Other words
+// go through the scanner. The tokens kept are stored end to end in one
+// buffer.
 type Vocabulary struct {
 	arena  []byte  // the tokens kept, end to end
 	ends   []int32 // where each token ends in arena
 	hashes []uint64
-	slots  []uint32 // index into ends plus one; 0 is empty
+	slots  []vocabSlot
 	max    int
 	s      scanner
+}
+
+// vocabSlot is a place of the Vocabulary's hash table.
+type vocabSlot struct {
+	head uint64 // the token's first eight octets, as wordKey gives them
+	n    uint32 // index into ends plus one; 0 is empty
+	size uint32 // the token's length
 }
 
 // hashSeed starts every token hash: chosen at random for each process, so
@@ -28,22 +37,25 @@ var hashSeed = rand.Uint64()
 // hashMul is an odd constant with its bits well spread (2^64 / φ).
 const hashMul = 0x9e3779b97f4a7c15
 
-// hashToken hashes a token; with fold, tok is an ASCII word of letters
-// and digits and is hashed as its lower-case form (setting 0x20 lowers a
-// capital and leaves a lower-case letter or a digit as it is).
-func hashToken(tok string, fold bool) uint64 { return hashAt(tok, 0, len(tok), fold) }
-
-// hashAt is hashToken of s[start:end], which reads s eight octets at a
-// time: past end too, while within s, masking off what is not the token.
-func hashAt(s string, start, end int, fold bool) uint64 {
+// wordKey hashes the token s[start:end] and returns its first eight
+// octets as a little-endian number, zero past its end. With fold, the
+// token is an ASCII word of letters and digits, taken in its lower-case
+// form (setting 0x20 lowers a capital and leaves a lower-case letter or a
+// digit as it is). It reads s eight octets at a time, past end too while
+// within s, masking off what is not the token.
+func wordKey(s string, start, end int, fold bool) (h, head uint64) {
 	var f uint64
 	if fold {
 		f = 0x2020202020202020
 	}
-	h := hashSeed ^ uint64(end-start)
+	h = hashSeed ^ uint64(end-start)
 	i := start
 	for ; i+8 <= end; i += 8 {
-		h = bits.RotateLeft64((h^(load64(s, i)|f))*hashMul, 29)
+		x := load64(s, i) | f
+		if i == start {
+			head = x
+		}
+		h = bits.RotateLeft64((h^x)*hashMul, 29)
 	}
 	if n := end - i; n > 0 {
 		keep := uint64(1)<<(8*n) - 1
@@ -55,11 +67,15 @@ func hashAt(s string, start, end int, fold bool) uint64 {
 				x = x<<8 | uint64(s[k])
 			}
 		}
-		h = bits.RotateLeft64((h^((x|f)&keep))*hashMul, 29)
+		x = (x | f) & keep
+		if i == start {
+			head = x
+		}
+		h = bits.RotateLeft64((h^x)*hashMul, 29)
 	}
 	h ^= h >> 33
 	h *= 0xff51afd7ed558ccd
-	return h ^ h>>33
+	return h ^ h>>33, head
 }
 
 // load64 reads the eight octets of s from i, little-endian.
@@ -69,9 +85,33 @@ func load64(s string, i int) uint64 {
 		uint64(b[4])<<32 | uint64(b[5])<<40 | uint64(b[6])<<48 | uint64(b[7])<<56
 }
 
+// The lanes of a word of eight octets, for wordLanes.
+const (
+	lanes01 = 0x0101010101010101
+	lanes80 = 0x8080808080808080
+)
+
+// wordLanes marks (0x80) each octet of x, read by load64, that is an
+// ASCII letter or digit, and in upper each that is a capital.
+func wordLanes(x uint64) (word, upper uint64) {
+	high := x & lanes80 // octets outside ASCII
+	a := x &^ high
+	digit := octetsIn(a, '0', '9')
+	letter := octetsIn(a|0x20*lanes01, 'a', 'z')
+	upper = octetsIn(a, 'A', 'Z') &^ high & lanes80
+	return (digit | letter) &^ high & lanes80, upper
+}
+
+// octetsIn marks (0x80) each octet of a, all below 0x80, from lo to hi: a
+// plus 0x80-lo has 0x80 set when the octet is lo or more, a plus 0x7f-hi
+// when it is more than hi, and neither sum carries into the next octet.
+func octetsIn(a uint64, lo, hi byte) uint64 {
+	return (a + (0x80-uint64(lo))*lanes01) &^ (a + (0x7f-uint64(hi))*lanes01)
+}
+
 // NewVocabulary returns an empty vocabulary that keeps at most max tokens.
 func NewVocabulary(max int) *Vocabulary {
-	return &Vocabulary{max: max, slots: make([]uint32, 1024), arena: make([]byte, 0, 4096),
+	return &Vocabulary{max: max, slots: make([]vocabSlot, 1024), arena: make([]byte, 0, 4096),
 		ends: make([]int32, 0, 256), hashes: make([]uint64, 0, 256)}
 }
 
@@ -87,10 +127,23 @@ func (v *Vocabulary) Add(text string) bool {
 			break
 		}
 		start := i
-		var class uint8
-		for i < len(text) && text[i] < utf8.RuneSelf && asciiClass[text[i]] != 0 {
-			class |= asciiClass[text[i]]
-			i++
+		var upper uint64
+		for i+8 <= len(text) {
+			word, up := wordLanes(load64(text, i))
+			if word != lanes80 {
+				n := bits.TrailingZeros64(^word&lanes80) / 8
+				upper |= up & (uint64(1)<<(8*n) - 1)
+				i += n
+				break
+			}
+			upper |= up
+			i += 8
+		}
+		if i+8 > len(text) {
+			for i < len(text) && text[i] < utf8.RuneSelf && asciiClass[text[i]] != 0 {
+				upper |= uint64(asciiClass[text[i]] & 2)
+				i++
+			}
 		}
 		if start == i || (i < len(text) && text[i] >= utf8.RuneSelf) {
 			// A word that starts or goes on outside ASCII, or an
@@ -99,8 +152,9 @@ func (v *Vocabulary) Add(text string) bool {
 			continue
 		}
 		end := min(i, start+MaxTokenBytes)
-		capitals := class&2 != 0
-		v.add(text[start:end], hashAt(text, start, end, capitals), capitals)
+		capitals := upper != 0
+		h, head := wordKey(text, start, end, capitals)
+		v.add(text[start:end], h, head, capitals)
 	}
 	return len(v.ends) < v.max
 }
@@ -112,7 +166,8 @@ func (v *Vocabulary) addScanned(text string, at int) int {
 	v.s = scanner{text: text, i: at, buf: v.s.buf, run: v.s.run[:0], runAt: -1}
 	for len(v.ends) < v.max && v.s.next() {
 		tok, fold := v.s.tok, v.s.fold
-		v.add(tok, hashToken(tok, fold), fold)
+		h, head := wordKey(tok, 0, len(tok), fold)
+		v.add(tok, h, head, fold)
 		if v.s.run == nil || v.s.runAt < 0 {
 			break
 		}
@@ -145,16 +200,17 @@ func (v *Vocabulary) token(n int) []byte {
 }
 
 // add keeps w unless the vocabulary holds it; with fold, w is an ASCII
-// word whose token is w lower-cased. h is the token's hash.
-func (v *Vocabulary) add(w string, h uint64, fold bool) {
+// word whose token is w lower-cased. h and head are the token's wordKey.
+func (v *Vocabulary) add(w string, h, head uint64, fold bool) {
 	mask := uint64(len(v.slots) - 1)
 	i := h & mask
 	for {
 		s := v.slots[i]
-		if s == 0 {
+		if s.n == 0 {
 			break
 		}
-		if v.hashes[s-1] == h && sameToken(v.token(int(s-1)), w, fold) {
+		// Equal heads and lengths are equal tokens up to eight octets.
+		if s.head == head && s.size == uint32(len(w)) && (len(w) <= 8 || sameToken(v.token(int(s.n - 1))[8:], w[8:], fold)) {
 			return
 		}
 		i = (i + 1) & mask
@@ -168,7 +224,7 @@ func (v *Vocabulary) add(w string, h uint64, fold bool) {
 	}
 	v.ends = append(v.ends, int32(len(v.arena)))
 	v.hashes = append(v.hashes, h)
-	v.slots[i] = uint32(len(v.ends))
+	v.slots[i] = vocabSlot{head: head, n: uint32(len(v.ends)), size: uint32(len(w))}
 	if 2*len(v.ends) > len(v.slots) {
 		v.grow()
 	}
@@ -192,13 +248,17 @@ func sameToken(tok []byte, w string, fold bool) bool {
 
 // grow doubles the table and places every token again.
 func (v *Vocabulary) grow() {
-	v.slots = make([]uint32, 2*len(v.slots))
+	old := v.slots
+	v.slots = make([]vocabSlot, 2*len(old))
 	mask := uint64(len(v.slots) - 1)
-	for n, h := range v.hashes {
-		i := h & mask
-		for v.slots[i] != 0 {
+	for _, s := range old {
+		if s.n == 0 {
+			continue
+		}
+		i := v.hashes[s.n-1] & mask
+		for v.slots[i].n != 0 {
 			i = (i + 1) & mask
 		}
-		v.slots[i] = uint32(n + 1)
+		v.slots[i] = s
 	}
 }

@@ -54,6 +54,11 @@ func TestVocabulary(t *testing.T) {
 		// separator) and once directly: one token each.
 		{"both ways", 100, []string{"\u2014abc abc ABC \u2014ABC Abcdefghijk\u2014 abcdefghijk \u00a0ABCDEFGHIJK"}},
 		{"many distinct", 5000, []string{words(3000)}},
+		// Tokens alike in their first eight octets, or in length, or
+		// ending where the text ends.
+		{"same heads", 100, []string{"Internationally internationalization INTERNAT internat Internati internatio abcdefgh abcdefgi",
+			"abcdefgh1 abcdefgh2 ABCDEFGH1 x1234567 X1234567 x12345678", "ends internationalizatioN"}},
+		{"digits and marks between", 100, []string{"a1b2c3d4e5 A1B2C3D4E5 9am 9AM @home [bracket] `tick` {brace} a_b a-b", "Z@z Zz"}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -65,6 +70,29 @@ func TestVocabulary(t *testing.T) {
 				t.Errorf("Tokens() = %q\nwant       %q", got, want)
 			}
 		})
+	}
+}
+
+// wordLanes agrees with asciiClass on every octet in every lane.
+func TestWordLanes(t *testing.T) {
+	for c := range 256 {
+		for lane := range 8 {
+			for _, around := range []uint64{0, lanes01 * 'a', lanes01 * 0xff, lanes01 * ' '} {
+				x := around&^(0xff<<(8*lane)) | uint64(c)<<(8*lane)
+				word, upper := wordLanes(x)
+				wantWord := c < 0x80 && asciiClass[c] != 0
+				wantUpper := c < 0x80 && asciiClass[c] == 2
+				if got := word>>(8*lane)&0xff == 0x80; got != wantWord {
+					t.Errorf("octet %#x in lane %d among %#x: word %v, want %v", c, lane, around, got, wantWord)
+				}
+				if got := upper>>(8*lane)&0xff == 0x80; got != wantUpper {
+					t.Errorf("octet %#x in lane %d among %#x: capital %v, want %v", c, lane, around, got, wantUpper)
+				}
+				if word&^lanes80 != 0 || upper&^lanes80 != 0 {
+					t.Fatalf("marks outside 0x80: %#x %#x", word, upper)
+				}
+			}
+		}
 	}
 }
 
