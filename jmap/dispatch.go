@@ -155,6 +155,21 @@ type requestRun struct {
 	// own is the caller's own account once a call of the request looked
 	// it up: what it says depends on nothing a method call changes.
 	own *Account
+	// later holds back the durability waits of the calls that chose
+	// SyncLater; deferred is set by the call running now when it does.
+	later    store.Deferral
+	deferred bool
+}
+
+// SyncLater returns ctx under which the call's writes return once
+// committed, without waiting for the disk: the request waits once, after
+// its last call and before its response is sent, and announces their
+// changes then. A write that has no effect outside the store (an upload,
+// an import) may use it, so that a request of several writes waits for
+// the disk once.
+func (c *Call) SyncLater(ctx context.Context) context.Context {
+	c.req.deferred = true
+	return store.DeferSync(ctx, &c.req.later)
 }
 
 // Registry returns the registry running the call.
@@ -260,10 +275,22 @@ func (r *Registry) Execute(ctx context.Context, caller *Caller, req *Request, se
 		run.created[k] = v
 	}
 	resp := &Response{MethodResponses: make([]Invocation, 0, len(req.MethodCalls)), SessionState: sessionState}
+	var deferred []int // responses of calls that used SyncLater
 	for _, inv := range req.MethodCalls {
+		run.deferred = false
 		for _, out := range r.call(ctx, caller, using, run, inv) {
+			if run.deferred {
+				deferred = append(deferred, len(resp.MethodResponses))
+			}
 			resp.MethodResponses = append(resp.MethodResponses, out)
 			run.prev = append(run.prev, &previousResponse{name: out.Name, callID: out.CallID, args: out.Args})
+		}
+	}
+	if err := run.later.Settle(); err != nil {
+		// What those calls wrote is not known to be on disk: they failed.
+		zerolog.Ctx(ctx).Error().Err(err).Msg("settle the request's writes")
+		for _, i := range deferred {
+			resp.MethodResponses[i] = errorInvocation(NewMethodError(ErrServerFail, ""), resp.MethodResponses[i].CallID)
 		}
 	}
 	if req.CreatedIDs != nil {

@@ -330,6 +330,9 @@ func blobUpload(ctx context.Context, c *jmap.Call) (any, error) {
 	if len(items) > c.Limits().MaxObjectsInSet {
 		return nil, jmap.NewMethodError(jmap.ErrRequestTooLarge, "")
 	}
+	// Storing blobs has no effect outside the store: the request's one
+	// wait for the disk covers them, with an Email/import that follows.
+	ctx = c.SyncLater(ctx)
 	resp := &blobUploadResponse{AccountID: accountID}
 	fail := func(cid string, serr *jmap.SetError) {
 		if resp.NotCreated == nil {
@@ -337,7 +340,7 @@ func blobUpload(ctx context.Context, c *jmap.Call) (any, error) {
 		}
 		resp.NotCreated[cid] = serr
 	}
-	// Blobs are stored in batches, one durable commit each; a creation
+	// Blobs are stored in batches, one commit each; a creation
 	// that reads a blob created earlier in this call flushes the batch.
 	var pendingIDs []string
 	var pending []store.BlobInput

@@ -331,6 +331,9 @@ func emailImport(ctx context.Context, c *jmap.Call) (any, error) {
 	if args.Emails == nil {
 		return nil, jmap.InvalidArguments("emails is required")
 	}
+	// An import has no effect outside the store: the request's one wait
+	// for the disk covers it, with the Blob/upload before it.
+	ctx = c.SyncLater(ctx)
 	acct, err := c.WritableAccount(ctx, args.AccountID, CapMail)
 	if err != nil {
 		return nil, err

@@ -253,7 +253,9 @@ func (d *DB) View(ctx context.Context, fn func(tx store.Tx) error) error {
 }
 
 // Update runs fn in a read-write transaction and returns after the commit
-// is durable. Concurrent Updates run one after the other in shared Badger
+// is durable, or under a context from store.DeferSync, once committed,
+// leaving the wait for durability (and the announcement of its changes)
+// to the Deferral. Concurrent Updates run one after the other in shared Badger
 // transactions (committer), so they do not conflict with each other.
 func (d *DB) Update(ctx context.Context, fn func(tx store.Tx) error) ([]store.StateChange, error) {
 	if err := ctx.Err(); err != nil {
@@ -266,17 +268,34 @@ func (d *DB) Update(ctx context.Context, fn func(tx store.Tx) error) ([]store.St
 	if err != nil {
 		return nil, err
 	}
+	if later := store.DeferralFrom(ctx); later != nil && !d.sync.each {
+		ticket := d.sync.register()
+		later.Add(func() error {
+			if err := d.sync.waitFor(ticket); err != nil {
+				return fmt.Errorf("sync store: %w", err)
+			}
+			d.announce(changes)
+			return nil
+		})
+		return changes, nil
+	}
 	if err := d.sync.wait(); err != nil {
 		return nil, fmt.Errorf("sync store: %w", err)
 	}
-	if len(changes) > 0 {
-		d.subMu.RLock()
-		for _, s := range d.subs {
-			s(changes)
-		}
-		d.subMu.RUnlock()
-	}
+	d.announce(changes)
 	return changes, nil
+}
+
+// announce tells the subscribers of changes made durable.
+func (d *DB) announce(changes []store.StateChange) {
+	if len(changes) == 0 {
+		return
+	}
+	d.subMu.RLock()
+	for _, s := range d.subs {
+		s(changes)
+	}
+	d.subMu.RUnlock()
 }
 
 // groupSyncer makes many concurrent commits share one db.Sync: a waiter
@@ -297,14 +316,28 @@ type groupSyncer struct {
 	each bool
 }
 
+// wait returns once a sync has covered every commit made before the call.
 func (g *groupSyncer) wait() error {
 	if g.each {
 		return g.sync()
 	}
+	return g.waitFor(g.register())
+}
+
+// register counts a commit just made and returns its number, for waitFor.
+func (g *groupSyncer) register() uint64 {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	g.joined++
-	mine := g.joined
+	return g.joined
+}
+
+// waitFor returns once a sync has covered commit mine: at once when one
+// already has, or after waiting for the sync in progress, or after a sync
+// of its own.
+func (g *groupSyncer) waitFor(mine uint64) error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
 	for g.synced < mine {
 		if g.running {
 			g.cond.Wait()

@@ -53,3 +53,13 @@ var ResidentFile = residentFile
 
 // Trim runs one check of the mapped files' budget.
 func Trim(d *DB) error { return d.trim() }
+
+// FailSyncs makes every later db.Sync of d fail with err, after counting
+// it with what CountSyncs set. Call it while no Update runs.
+func FailSyncs(d *DB, err error) {
+	next := d.sync.sync
+	d.sync.sync = func() error {
+		_ = next()
+		return err
+	}
+}
