@@ -138,12 +138,23 @@ func addEmail(tx store.Tx, acct store.AccountID, e *emailRecord, cnt *counter) e
 	return cnt.change(nil, membershipOf(e))
 }
 
-// newEmail adds the email of a parsed message stored as blob, with its
-// body tokens when they are known (nil: taken from msg here), after
-// checking the mailboxIds and keywords the client gave and then its
-// receivedAt; it returns the "created" entry of Email/import and
-// Email/set (RFC 8621 §4.6, §4.8), or the SetError that refuses it.
-func newEmail(tx store.Tx, acct store.AccountID, cnt *counter, msg *mime.Message, text *searchText, blob store.BlobInfo,
+// emailFacts returns a record holding what msg says of a new email: its
+// header facts, preview and size, and its body tokens. Callers work it out
+// before the transaction that stores the email, which writers share one
+// after the other, so that the transaction is short.
+func emailFacts(msg *mime.Message) *emailRecord {
+	e := &emailRecord{}
+	recordFromMessage(msg, e)
+	e.search = bodySearchText(msg)
+	return e
+}
+
+// newEmail adds the email whose message, stored as blob, says facts
+// (emailFacts), after checking the mailboxIds and keywords the client
+// gave and then its receivedAt; it returns the "created" entry of
+// Email/import and Email/set (RFC 8621 §4.6, §4.8), or the SetError that
+// refuses it. facts is left as it is, for a transaction run again.
+func newEmail(tx store.Tx, acct store.AccountID, cnt *counter, facts *emailRecord, blob store.BlobInfo,
 	mailboxIDs, keywords any, resolve func(string) (string, bool), receivedAt func() (time.Time, *jmap.SetError),
 ) (map[string]any, *jmap.SetError, error) {
 	mboxes, serr := checkMailboxIDs(tx, acct, mailboxIDs, resolve)
@@ -158,12 +169,9 @@ func newEmail(tx store.Tx, acct store.AccountID, cnt *counter, msg *mime.Message
 	if serr != nil {
 		return nil, serr, nil
 	}
-	e := &emailRecord{BlobID: string(blob.ID), MailboxIDs: mboxes, Keywords: kw, ReceivedAt: utcDate(at)}
-	recordFromMessage(msg, e)
-	if text == nil {
-		text = bodySearchText(msg)
-	}
-	e.search = text
+	e := new(emailRecord)
+	*e = *facts
+	e.BlobID, e.MailboxIDs, e.Keywords, e.ReceivedAt = string(blob.ID), mboxes, kw, utcDate(at)
 	if err := addEmail(tx, acct, e, cnt); err != nil {
 		return nil, nil, err
 	}
@@ -308,7 +316,7 @@ type emailImportResponse struct {
 type parsedImport struct {
 	item  emailImportItem
 	msg   *mime.Message
-	text  *searchText
+	facts *emailRecord
 	blob  store.BlobInfo
 	serr  *jmap.SetError
 	recAt time.Time
@@ -393,8 +401,7 @@ func emailImport(ctx context.Context, c *jmap.Call) (any, error) {
 			p.serr = jmap.NewSetError("invalidEmail", "the blob is not an RFC 5322 message")
 			continue
 		}
-		// Tokenized here, not in the transaction, which is shorter so.
-		p.text = bodySearchText(p.msg)
+		p.facts = emailFacts(p.msg)
 		p.recAt = time.Now()
 		if p.item.ReceivedAt != nil {
 			s, _ := p.item.ReceivedAt.(string)
@@ -448,7 +455,7 @@ func emailImport(ctx context.Context, c *jmap.Call) (any, error) {
 					notCreated[cid] = serr
 					continue
 				}
-				made, serr, err := newEmail(tx, acct.ID, cnt, p.msg, p.text, p.blob, p.item.MailboxIDs, p.item.Keywords, c.ResolveID,
+				made, serr, err := newEmail(tx, acct.ID, cnt, p.facts, p.blob, p.item.MailboxIDs, p.item.Keywords, c.ResolveID,
 					func() (time.Time, *jmap.SetError) { return recAt, nil })
 				if err != nil {
 					return err
@@ -650,11 +657,10 @@ func normalizeEmailPatches(c *jmap.Call, update map[string]json.RawMessage) {
 // preparedCreate is an Email/set create whose message was built, stored
 // as a blob and parsed before the transaction.
 type preparedCreate struct {
-	obj  map[string]any
-	msg  *mime.Message
-	text *searchText
-	blob store.BlobInfo
-	serr *jmap.SetError
+	obj   map[string]any
+	facts *emailRecord
+	blob  store.BlobInfo
+	serr  *jmap.SetError
 }
 
 // emailSet is the standard /set for emails (RFC 8621 §4.6): creates build
@@ -695,12 +701,11 @@ func emailSet(ctx context.Context, c *jmap.Call) (any, error) {
 		if err != nil {
 			return nil, err
 		}
-		if p.msg, err = mime.Parse(raw); err != nil {
+		msg, err := mime.Parse(raw)
+		if err != nil {
 			return nil, fmt.Errorf("parse the message just built: %w", err)
 		}
-		// Tokenized here: the transaction, which writers share one
-		// after the other, is shorter so.
-		p.text = bodySearchText(p.msg)
+		p.facts = emailFacts(msg)
 	}
 	resp := &jmap.SetResponse{AccountID: args.AccountID}
 	created := map[string]map[string]any{}
@@ -728,7 +733,7 @@ func emailSet(ctx context.Context, c *jmap.Call) (any, error) {
 				notCreated[cid] = serr
 				continue
 			}
-			c1, serr, err := newEmail(tx, acct.ID, cnt, p.msg, p.text, p.blob, obj["mailboxIds"], obj["keywords"], c.ResolveID,
+			c1, serr, err := newEmail(tx, acct.ID, cnt, p.facts, p.blob, obj["mailboxIds"], obj["keywords"], c.ResolveID,
 				func() (time.Time, *jmap.SetError) {
 					v, ok := obj["receivedAt"]
 					if !ok || v == nil {

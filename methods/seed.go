@@ -54,7 +54,7 @@ func ImportMessages(ctx context.Context, st store.Store, acct store.AccountID, r
 					at = *t
 				}
 			}
-			_, serr, err := newEmail(tx, acct, cnt, m, nil, infos[i], map[string]any{box: true}, nil, same,
+			_, serr, err := newEmail(tx, acct, cnt, emailFacts(m), infos[i], map[string]any{box: true}, nil, same,
 				func() (time.Time, *jmap.SetError) { return at, nil })
 			if err != nil {
 				return err
