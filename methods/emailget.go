@@ -242,7 +242,7 @@ func bodyPart(m *mime.Message, msgBlob string, p *mime.Part, props []string, hpr
 				out[prop] = partBlobID(msgBlob, p.PartID)
 			}
 		case "size":
-			out[prop] = p.Size
+			out[prop] = m.Size(p)
 		case "headers":
 			out[prop] = headerList(p.Headers)
 		case "name":

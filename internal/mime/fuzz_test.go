@@ -61,8 +61,8 @@ func checkPart(t *testing.T, m *Message, p *Part) {
 		t.Fatalf("type %q with charset %v", p.Type, p.Charset)
 	}
 	c := m.Content(p)
-	if int64(len(c)) != p.Size {
-		t.Fatalf("part %q: Size %d, len(Content) %d", p.PartID, p.Size, len(c))
+	if int64(len(c)) != m.Size(p) {
+		t.Fatalf("part %q: Size %d, len(Content) %d", p.PartID, m.Size(p), len(c))
 	}
 	txt, _ := m.Text(p)
 	if !utf8.ValidString(txt) {

@@ -53,9 +53,6 @@ type Part struct {
 	Language []string
 	// Location is the Content-Location URI; nil when absent.
 	Location *string
-	// Size is the size of the content after transfer decoding; 0 for
-	// multipart parts.
-	Size int64
 	// SubParts are the children of a multipart/* part.
 	SubParts []*Part
 
@@ -215,15 +212,6 @@ func (ps *parser) part(hs []Header, bodyStart, end, depth int, defaultType, sect
 	if v, ok := first(hs, "Content-Transfer-Encoding"); ok {
 		p.enc = parseTransferEncoding(v)
 	}
-	src := ps.raw[bodyStart:end]
-	switch p.enc {
-	case encBase64:
-		p.Size = int64(base64Len(src))
-	case encQuotedPrintable:
-		p.Size = int64(quotedPrintableLen(src))
-	default:
-		p.Size = int64(len(src))
-	}
 	return p
 }
 
@@ -359,9 +347,22 @@ func (m *Message) Content(p *Part) []byte {
 	return m.content(p, -1)
 }
 
-// content is Content reading at most limit octets of the encoded body when
-// limit >= 0.
-func (m *Message) content(p *Part, limit int) []byte {
+// Size returns the size of p's content after transfer decoding, the
+// length of Content(p) (0 for a multipart part), counted when asked: a
+// message stored or delivered has no need of it.
+func (m *Message) Size(p *Part) int64 {
+	src := m.body(p)
+	switch p.enc {
+	case encBase64:
+		return int64(base64Len(src))
+	case encQuotedPrintable:
+		return int64(quotedPrintableLen(src))
+	}
+	return int64(len(src))
+}
+
+// body returns the encoded body of a leaf part, nil for a multipart one.
+func (m *Message) body(p *Part) []byte {
 	if p == nil || p.PartID == "" {
 		return nil
 	}
@@ -369,10 +370,16 @@ func (m *Message) content(p *Part, limit int) []byte {
 	if e < s {
 		e = s
 	}
-	if limit >= 0 && e-s > limit {
-		e = s + limit
+	return m.Raw[s:e:e]
+}
+
+// content is Content reading at most limit octets of the encoded body when
+// limit >= 0.
+func (m *Message) content(p *Part, limit int) []byte {
+	src := m.body(p)
+	if limit >= 0 && len(src) > limit {
+		src = src[:limit:limit]
 	}
-	src := m.Raw[s:e:e]
 	switch p.enc {
 	case encBase64:
 		return decodeBase64(make([]byte, 0, len(src)/4*3+3), src)

@@ -369,8 +369,8 @@ func TestParse_HeaderEndsAtInvalidLine(t *testing.T) {
 
 func TestParse_NoBody(t *testing.T) {
 	m := mustParse(t, []byte("Subject: only headers"))
-	if m.Root.Size != 0 || len(m.Content(m.Root)) != 0 {
-		t.Errorf("size %d, content %q", m.Root.Size, m.Content(m.Root))
+	if m.Size(m.Root) != 0 || len(m.Content(m.Root)) != 0 {
+		t.Errorf("size %d, content %q", m.Size(m.Root), m.Content(m.Root))
 	}
 	if got := m.Headers[0].Value; got != " only headers" {
 		t.Errorf("value = %q", got)
@@ -415,7 +415,7 @@ epilogue
 `)
 	m := mustParse(t, raw)
 	root := m.Root
-	if root.PartID != "" || root.Type != "multipart/mixed" || root.Size != 0 || root.Charset != nil {
+	if root.PartID != "" || root.Type != "multipart/mixed" || m.Size(root) != 0 || root.Charset != nil {
 		t.Fatalf("root = %+v", root)
 	}
 	if len(root.SubParts) != 5 {
@@ -443,7 +443,7 @@ epilogue
 	check("p2.Disposition", p2.Disposition, strp("attachment"))
 	// RFC 8621 §4.1.4: the filename of Content-Disposition wins.
 	check("p2.Name", p2.Name, strp("naïve file.txt"))
-	check("p2.Size", p2.Size, int64(5))
+	check("m.Size(p2)", m.Size(p2), int64(5))
 	check("p2.content", string(m.Content(p2)), "hello")
 	check("p2.Cid", p2.Cid, (*string)(nil))
 	check("p2.Language", p2.Language, []string(nil))
@@ -566,8 +566,8 @@ func TestText_TransferEncodings(t *testing.T) {
 			if got != tt.want || problem != tt.wantProblem {
 				t.Errorf("Text = %q, %v; want %q, %v", got, problem, tt.want, tt.wantProblem)
 			}
-			if int64(len(m.Content(m.Root))) != m.Root.Size {
-				t.Errorf("Size %d != len(Content) %d", m.Root.Size, len(m.Content(m.Root)))
+			if int64(len(m.Content(m.Root))) != m.Size(m.Root) {
+				t.Errorf("Size %d != len(Content) %d", m.Size(m.Root), len(m.Content(m.Root)))
 			}
 		})
 	}
@@ -738,7 +738,7 @@ func TestParse_Limits(t *testing.T) {
 		if depth != maxDepth || p.Type != "application/octet-stream" || p.PartID == "" {
 			t.Errorf("leaf at depth %d: %+v", depth, p)
 		}
-		if int64(len(m.Content(p))) != p.Size {
+		if int64(len(m.Content(p))) != m.Size(p) {
 			t.Error("opaque part size does not match content")
 		}
 	})
