@@ -19,13 +19,15 @@ func TestExecute_SyncLaterSettlesAfterTheLastCall(t *testing.T) {
 	fail := false
 	r := NewRegistry(nil, nil, DefaultLimits())
 	r.Handle("Test/write", CapCore, func(ctx context.Context, c *Call) (any, error) {
-		store.DeferralFrom(c.SyncLater(ctx)).Add(func() error {
+		if err := store.DeferralFrom(c.SyncLater(ctx)).Add(func() error {
 			order = append(order, "settle "+c.ID)
 			if fail {
 				return errors.New("disk gone")
 			}
 			return nil
-		})
+		}); err != nil {
+			t.Errorf("Add before the request settled: %v", err)
+		}
 		order = append(order, "write "+c.ID)
 		return map[string]any{"written": true}, nil
 	})

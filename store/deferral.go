@@ -10,8 +10,9 @@ import (
 // durable, and announcing their changes to subscribers. Whoever made the
 // context must call Settle before it acknowledges what was written.
 type Deferral struct {
-	mu   sync.Mutex
-	todo []func() error
+	mu      sync.Mutex
+	todo    []func() error
+	settled bool
 }
 
 type deferralKey struct{}
@@ -31,11 +32,18 @@ func DeferralFrom(ctx context.Context) *Deferral {
 	return d
 }
 
-// Add records what a write left to do, to run at Settle.
-func (d *Deferral) Add(fn func() error) {
+// Add records what a write left to do, to run at Settle; once d has
+// settled, fn runs at once and Add returns its error, so that a write that
+// outlives whoever settled d is still waited for.
+func (d *Deferral) Add(fn func() error) error {
 	d.mu.Lock()
-	d.todo = append(d.todo, fn)
+	if !d.settled {
+		d.todo = append(d.todo, fn)
+		d.mu.Unlock()
+		return nil
+	}
 	d.mu.Unlock()
+	return fn()
 }
 
 // Settle does, in order, what the writes left, and returns the first
@@ -43,7 +51,7 @@ func (d *Deferral) Add(fn func() error) {
 func (d *Deferral) Settle() error {
 	d.mu.Lock()
 	todo := d.todo
-	d.todo = nil
+	d.todo, d.settled = nil, true
 	d.mu.Unlock()
 	var first error
 	for _, fn := range todo {

@@ -270,13 +270,15 @@ func (d *DB) Update(ctx context.Context, fn func(tx store.Tx) error) ([]store.St
 	}
 	if later := store.DeferralFrom(ctx); later != nil && !d.sync.each {
 		ticket := d.sync.register()
-		later.Add(func() error {
+		if err := later.Add(func() error {
 			if err := d.sync.waitFor(ticket); err != nil {
 				return fmt.Errorf("sync store: %w", err)
 			}
 			d.announce(changes)
 			return nil
-		})
+		}); err != nil {
+			return nil, err
+		}
 		return changes, nil
 	}
 	if err := d.sync.wait(); err != nil {

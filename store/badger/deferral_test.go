@@ -101,3 +101,24 @@ func TestDeferSync_FailedSync(t *testing.T) {
 		t.Errorf("%d announcements of changes not made durable", announced)
 	}
 }
+
+// An Update under a Deferral that has settled (a write that outlived its
+// request) waits for the disk itself and announces its changes.
+func TestDeferSync_AfterSettleWaitsItself(t *testing.T) {
+	db := openStore(t, badger.Options{})
+	syncs := badger.CountSyncs(db)
+	announced := 0
+	defer db.Subscribe(func([]store.StateChange) { announced++ })()
+	var later store.Deferral
+	if err := later.Settle(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Update(store.DeferSync(context.Background(), &later), func(tx store.Tx) error {
+		return tx.Create("a1", "Email", "e1", []byte(`{}`))
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if n := syncs(); n != 1 || announced != 1 {
+		t.Errorf("after Settle: %d syncs and %d announcements, want 1 and 1", n, announced)
+	}
+}
