@@ -165,8 +165,8 @@ type requestRun struct {
 // committed, without waiting for the disk: the request waits once, after
 // its last call and before its response is sent, and announces their
 // changes then. A write that has no effect outside the store (an upload,
-// an import) may use it, so that a request of several writes waits for
-// the disk once.
+// an import, an Email/set) may use it, so that a request of several
+// writes waits for the disk once.
 func (c *Call) SyncLater(ctx context.Context) context.Context {
 	c.req.deferred = true
 	return store.DeferSync(ctx, &c.req.later)

@@ -668,6 +668,10 @@ type preparedCreate struct {
 // mailboxIds; destroys remove emails. Creates commit first, then updates
 // and destroys, as RFC 8620 §5.3 orders them.
 func emailSet(ctx context.Context, c *jmap.Call) (any, error) {
+	// Its writes (the messages of creates, the records) have no effect
+	// outside the store: the request's one wait for the disk covers them,
+	// with an EmailSubmission/set that sends the draft.
+	ctx = c.SyncLater(ctx)
 	var args jmap.SetArgs
 	if err := c.Decode(&args); err != nil {
 		return nil, err
