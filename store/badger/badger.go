@@ -14,7 +14,6 @@ import (
 	"time"
 
 	bdb "github.com/dgraph-io/badger/v4"
-	"github.com/dgraph-io/badger/v4/options"
 
 	"github.com/jmapd/jmapd/store"
 )
@@ -121,16 +120,7 @@ func Open(opt Options) (*DB, error) {
 		WithValueLogFileSize(128 << 20).
 		// Table indexes and bloom filters live in a bounded cache rather
 		// than all in memory: the full-text index makes many tables.
-		WithIndexCacheSize(32 << 20).
-		// Tables are not compressed. The LSM tree holds keys, index
-		// entries and small records, which Snappy shrinks by about a
-		// third (165 vs 266 MB of tables for 40,000 imported messages),
-		// but on a 2-core server compressing and decompressing every
-		// block of every compaction and read was about 15% of the CPU of
-		// an import at 100,000 messages. Disk is the cheaper of the two.
-		// Tables written compressed before keep their compression (the
-		// manifest records it per table) and are read as before.
-		WithCompression(options.None)
+		WithIndexCacheSize(32 << 20)
 	if opt.Logf != nil {
 		bo = bo.WithLogger(badgerLogger{opt.Logf})
 	}
