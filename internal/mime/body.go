@@ -12,6 +12,9 @@ const (
 	previewLen = 256
 	// previewSource is how many encoded octets of a part the preview reads.
 	previewSource = 64 << 10
+	// previewQuick is how many encoded octets of a plain text part the
+	// preview reads first: enough for most.
+	previewQuick = 4 << 10
 )
 
 // BodyLists returns textBody, htmlBody and attachments as computed by the
@@ -144,6 +147,23 @@ func (m *Message) HasAttachment() bool {
 // stopping at a signature separator ("-- ") (RFC 8621 §4.1.4 preview).
 func (m *Message) Preview() string {
 	textBody, _, _ := m.BodyLists()
+	// The whole lines of the first previewQuick octets of a plain text
+	// part decode as the part's first lines do; when they make a preview
+	// of full length, reading further cannot change it.
+	if len(textBody) > 0 && textBody[0].Type == "text/plain" {
+		s, _ := m.text(textBody[0], previewQuick)
+		if i := strings.LastIndexByte(s, '\n'); i >= 0 {
+			if pv := collapse(s[:i+1], true); utf8.RuneCountInString(pv) == previewLen {
+				return pv
+			}
+		}
+	}
+	return m.previewFrom(textBody)
+}
+
+// previewFrom makes the preview from up to previewSource octets of each
+// part of textBody.
+func (m *Message) previewFrom(textBody []*Part) string {
 	var b strings.Builder
 	for _, p := range textBody {
 		var s string

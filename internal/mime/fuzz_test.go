@@ -44,6 +44,9 @@ func FuzzParse(f *testing.F) {
 		if utf8.RuneCountInString(pv) > previewLen || !utf8.ValidString(pv) {
 			t.Fatalf("bad preview %q", pv)
 		}
+		if full := m.previewFrom(text); pv != full {
+			t.Fatalf("preview %q, from whole parts %q", pv, full)
+		}
 		m.HasAttachment()
 	})
 }
