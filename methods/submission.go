@@ -614,7 +614,11 @@ func (s *sender) prepare(ctx context.Context, c *jmap.Call, acct store.AccountID
 		p.outBlob = infos[0]
 	}
 	if p.hold.IsZero() && len(local) > 0 {
-		if p.copies, err = s.agent.PrepareLocal(ctx, acct, p.env.MailFrom.Email, "", out, local); err != nil {
+		parsed := msg // out is msgRaw unless a Bcc field went or a signature came
+		if len(out) == 0 || len(out) != len(msgRaw) || &out[0] != &msgRaw[0] {
+			parsed = nil
+		}
+		if p.copies, err = s.agent.PrepareLocal(ctx, acct, p.env.MailFrom.Email, "", out, parsed, local); err != nil {
 			return nil, err
 		}
 		if len(p.copies) > 0 {

@@ -300,9 +300,12 @@ func headerEnd(raw []byte) (end, body int) {
 
 // StripBcc returns raw without its Bcc header fields (RFC 8621 §7.5: "The
 // server MUST remove any Bcc header field present on the message during
-// delivery").
+// delivery"): raw itself when it has none.
 func StripBcc(raw []byte) []byte {
 	end, _ := headerEnd(raw)
+	if !hasBcc(raw[:end]) {
+		return raw
+	}
 	var out bytes.Buffer
 	out.Grow(len(raw))
 	skip := false
@@ -324,6 +327,20 @@ func StripBcc(raw []byte) []byte {
 	}
 	out.Write(raw[end:])
 	return out.Bytes()
+}
+
+// hasBcc reports whether the header section hdr has a Bcc field.
+func hasBcc(hdr []byte) bool {
+	for line := range bytes.Lines(hdr) {
+		if line[0] == ' ' || line[0] == '\t' {
+			continue
+		}
+		// As StripBcc reads a field name: up to a colon, if any.
+		if name, _, _ := bytes.Cut(line, []byte(":")); strings.EqualFold(strings.TrimSpace(string(name)), "bcc") {
+			return true
+		}
+	}
+	return false
 }
 
 // Stamp returns raw with the trace fields of a final delivery put in front

@@ -80,6 +80,10 @@ func TestStripBcc(t *testing.T) {
 	if got := string(StripBcc([]byte(lf))); got != "Subject: s\n\nbody\n" {
 		t.Errorf("LF message: %q", got)
 	}
+	none := []byte("From: a@x.test\r\nX-Bcc: kept\r\n\r\nBcc: in the body\r\n")
+	if got := StripBcc(none); &got[0] != &none[0] || len(got) != len(none) {
+		t.Errorf("a message without Bcc was copied: %q", got)
+	}
 }
 
 // FuzzStripBcc checks that no Bcc field survives in the header and that

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jmapd/jmapd/internal/mime"
 	"github.com/jmapd/jmapd/store"
 )
 
@@ -294,7 +295,7 @@ func (a *Agent) process(ctx context.Context, j *Job) error {
 // the job with the external recipients. gone reports a job canceled
 // meanwhile.
 func (a *Agent) deliverQueued(ctx context.Context, j *Job, raw []byte, local map[string][]Target, external []string) (gone bool, err error) {
-	copies, err := a.PrepareLocal(ctx, j.Account, j.From, j.ID, raw, local)
+	copies, err := a.PrepareLocal(ctx, j.Account, j.From, j.ID, raw, nil, local)
 	if err != nil {
 		return false, err
 	}
@@ -361,14 +362,15 @@ const maxCopiesInTx = 1 << 20
 // records Deliver makes): raw once, and each copy as a composite blob of
 // its trace fields and a reference to raw. A small message is stored by
 // DeliverLocal in the delivering transaction, a larger one here, in one
-// commit. It runs before the transaction that delivers them.
-func (a *Agent) PrepareLocal(ctx context.Context, acct store.AccountID, from, id string, raw []byte, local map[string][]Target) ([]Copy, error) {
-	return a.PrepareReceived(ctx, acct, "JMAP", from, id, raw, local)
+// commit. It runs before the transaction that delivers them. msg is raw
+// parsed, when the caller has it, or nil.
+func (a *Agent) PrepareLocal(ctx context.Context, acct store.AccountID, from, id string, raw []byte, msg *mime.Message, local map[string][]Target) ([]Copy, error) {
+	return a.PrepareReceived(ctx, acct, "JMAP", from, id, raw, msg, local)
 }
 
 // PrepareReceived is PrepareLocal for a message that reached the server
 // by proto ("LMTP"), named in the copies' Received fields.
-func (a *Agent) PrepareReceived(ctx context.Context, acct store.AccountID, proto, from, id string, raw []byte, local map[string][]Target) ([]Copy, error) {
+func (a *Agent) PrepareReceived(ctx context.Context, acct store.AccountID, proto, from, id string, raw []byte, msg *mime.Message, local map[string][]Target) ([]Copy, error) {
 	now := a.now()
 	base := store.BlobIDOf(raw)
 	var copies []Copy
@@ -386,12 +388,15 @@ func (a *Agent) PrepareReceived(ctx context.Context, acct store.AccountID, proto
 	if len(copies) == 0 {
 		return nil, nil
 	}
-	msg, err := NewParsed(raw)
-	if err != nil {
-		return nil, fmt.Errorf("parse delivered message: %w", err)
+	parsed := &Parsed{Msg: msg}
+	if msg == nil {
+		var err error
+		if parsed, err = NewParsed(raw); err != nil {
+			return nil, fmt.Errorf("parse delivered message: %w", err)
+		}
 	}
 	for i := range copies {
-		copies[i].Msg = msg
+		copies[i].Msg = parsed
 	}
 	inTx, err := a.blobsInTx(ctx)
 	if err != nil {

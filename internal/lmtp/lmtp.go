@@ -172,7 +172,7 @@ func (ss *session) LMTPData(r io.Reader, status smtp.StatusCollector) error {
 	}
 	ctx := context.Background()
 	a := ss.s.opt.Agent
-	copies, err := a.PrepareReceived(ctx, store.SystemAccount, "LMTP", ss.from, id, raw, ss.rcpts)
+	copies, err := a.PrepareReceived(ctx, store.SystemAccount, "LMTP", ss.from, id, raw, nil, ss.rcpts)
 	if errors.Is(err, mime.ErrNotMessage) {
 		return &smtp.SMTPError{Code: 554, EnhancedCode: smtp.EnhancedCode{5, 6, 0}, Message: "the message cannot be parsed"}
 	}
