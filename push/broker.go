@@ -160,13 +160,42 @@ func (s *Subscription) Take() *StateChange {
 		}
 		for j, typ := range bt.types {
 			if s.types == nil || s.types[typ] {
-				m[typ] = bt.states[j] // later batches are newer
+				if old, ok := m[typ]; !ok || !olderState(bt.states[j], old) {
+					m[typ] = bt.states[j]
+				}
 			}
 		}
 		s.pending[i] = nil
 	}
 	s.pending = s.pending[:0]
 	return &StateChange{Type: "StateChange", Changed: changed}
+}
+
+// olderState reports whether state a is older than b: both are decimal
+// numbers (jmap.FormatState) and a is the smaller. Commits are announced
+// once each is durable, by the goroutine that made it, so a later commit's
+// batch may come first; other states are taken in the order they came.
+func olderState(a, b string) bool {
+	if !decimal(a) || !decimal(b) {
+		return false
+	}
+	if len(a) != len(b) {
+		return len(a) < len(b)
+	}
+	return a < b
+}
+
+// decimal reports whether s is a number written in decimal digits.
+func decimal(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
 }
 
 // add queues bt and tells the subscriber.
