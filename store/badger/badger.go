@@ -380,6 +380,10 @@ type tx struct {
 	// has yet: ids of the store's sequence are new, so creating a record
 	// under one needs no look for an existing one.
 	minted map[string]bool
+	// fresh marks the blobs this transaction made (markFresh), and
+	// freshRefs holds the reference counts it gave them, by key.
+	fresh     map[string]bool
+	freshRefs map[string]uint64
 	// gathered holds the values of Gathered, and finishes their end-of-
 	// transaction work in order.
 	gathered map[any]any

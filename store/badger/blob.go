@@ -144,6 +144,38 @@ func (t *tx) counter(key []byte) (uint64, error) {
 	return binary.BigEndian.Uint64(v), nil
 }
 
+// markFresh records that the blob sha had no meta before this
+// transaction: no account holds a reference count on it yet.
+func (t *tx) markFresh(sha string) {
+	if t.fresh == nil {
+		t.fresh, t.freshRefs = map[string]bool{}, map[string]uint64{}
+	}
+	t.fresh[sha] = true
+}
+
+// refCount returns acct's reference count on blob sha and its key: for a
+// blob this transaction made, the count it gave, with no look in the
+// store (a delivery references each copy it makes).
+func (t *tx) refCount(acct store.AccountID, sha string) (uint64, []byte, error) {
+	key := blobRefKey(acct, sha)
+	if t.fresh[sha] {
+		return t.freshRefs[string(key)], key, nil
+	}
+	n, err := t.counter(key)
+	return n, key, err
+}
+
+// setRefCount writes acct's reference count on blob sha, at key.
+func (t *tx) setRefCount(sha string, key []byte, n uint64) error {
+	if t.fresh[sha] {
+		t.freshRefs[string(key)] = n
+	}
+	if n == 0 {
+		return t.txn.Delete(key)
+	}
+	return t.txn.Set(key, []byte(u64(n)))
+}
+
 func (t *tx) BlobRef(acct store.AccountID, id store.BlobID) error {
 	sha, ok := shaOf(id)
 	if !ok {
@@ -153,11 +185,11 @@ func (t *tx) BlobRef(acct store.AccountID, id store.BlobID) error {
 	if err != nil {
 		return err
 	}
-	n, err := t.counter(blobRefKey(acct, sha))
+	n, key, err := t.refCount(acct, sha)
 	if err != nil {
 		return err
 	}
-	if err := t.txn.Set(blobRefKey(acct, sha), []byte(u64(n+1))); err != nil {
+	if err := t.setRefCount(sha, key, n+1); err != nil {
 		return err
 	}
 	m.Refs++
@@ -169,7 +201,7 @@ func (t *tx) BlobUnref(acct store.AccountID, id store.BlobID) error {
 	if !ok {
 		return store.ErrNotFound
 	}
-	n, err := t.counter(blobRefKey(acct, sha))
+	n, key, err := t.refCount(acct, sha)
 	if err != nil {
 		return err
 	}
@@ -180,12 +212,7 @@ func (t *tx) BlobUnref(acct store.AccountID, id store.BlobID) error {
 	if err != nil {
 		return err
 	}
-	if n == 1 {
-		err = t.txn.Delete(blobRefKey(acct, sha))
-	} else {
-		err = t.txn.Set(blobRefKey(acct, sha), []byte(u64(n-1)))
-	}
-	if err != nil {
+	if err := t.setRefCount(sha, key, n-1); err != nil {
 		return err
 	}
 	m.Refs--
@@ -425,6 +452,7 @@ func (t *tx) grantUpload(acct store.AccountID, sha string, x store.BlobInput, ex
 		} else if !ok && len(x.Data) > 0 {
 			return errChunksGone
 		}
+		t.markFresh(sha)
 		m = &blobMeta{Size: int64(len(x.Data))}
 		if x.Held {
 			m.Type = x.Type
@@ -473,6 +501,7 @@ func (t *tx) grantComposite(acct store.AccountID, sha, base string, x store.Blob
 	}
 	bm.Refs++
 	held[base] = bm
+	t.markFresh(sha)
 	m = &blobMeta{Size: size, Base: base, Prefix: prefix}
 	if x.Held {
 		m.Type = x.Type

@@ -263,3 +263,56 @@ func TestBlob_HeldCopiesLeaveNothingToCollect(t *testing.T) {
 		t.Fatalf("%d chunks of the message remain after its copies went", len(v))
 	}
 }
+
+// A transaction that makes held blobs and references them (a delivery)
+// counts the references without reading them; the counts it leaves are
+// those of references made one transaction each: each unref succeeds once
+// per ref, and a copy whose last reference goes is collected with the message it
+// stood on.
+func TestBlob_ReferencesOfBlobsMadeInTheTransaction(t *testing.T) {
+	db := openStore(t, badger.Options{BlobGrace: time.Minute})
+	base := blobBytes(20_000, 17)
+	prefix := []byte("Delivered-To: r1\r\n")
+	var ids []store.BlobID
+	update(t, db, func(tx store.Tx) error {
+		infos, err := tx.(store.BlobTx).PutBlobs("s", []store.BlobInput{{Data: base, Held: true},
+			{Data: prefix, Base: blobID(base), Held: true}})
+		if err != nil {
+			return err
+		}
+		ids = []store.BlobID{infos[0].ID, infos[1].ID}
+		for _, r := range []struct {
+			acct store.AccountID
+			id   store.BlobID
+		}{{"r1", ids[1]}, {"r1", ids[1]}, {"r2", ids[1]}, {"r2", ids[0]}} {
+			if err := tx.BlobRef(r.acct, r.id); err != nil {
+				return err
+			}
+		}
+		return tx.BlobUnref("r2", ids[1])
+	})
+	unref := func(acct store.AccountID, id store.BlobID) error {
+		_, err := db.Update(context.Background(), func(tx store.Tx) error { return tx.BlobUnref(acct, id) })
+		return err
+	}
+	// r1 holds two references on the copy, r2 none; r2 holds one on the
+	// message itself.
+	for i, want := range []error{nil, nil, store.ErrNotFound} {
+		if err := unref("r1", ids[1]); !errors.Is(err, want) {
+			t.Fatalf("unref %d of r1's copy: %v, want %v", i+1, err, want)
+		}
+	}
+	if err := unref("r2", ids[1]); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("r2's copy was unreferenced in its transaction: %v", err)
+	}
+	wantBlob(t, db, "r2", ids[0], base)
+	if err := unref("r2", ids[0]); err != nil {
+		t.Fatal(err)
+	}
+	// The copy goes, and with it the message it stood on.
+	if n := collect(t, db, time.Now().Add(time.Hour)); n != 1 {
+		t.Errorf("collect removed %d blobs, want the copy (with its base)", n)
+	}
+	wantNoBlob(t, db, "r1", ids[1])
+	wantNoBlob(t, db, "r2", ids[0])
+}
