@@ -9,6 +9,8 @@ import (
 	"reflect"
 	"slices"
 
+	"github.com/rs/zerolog"
+
 	"github.com/jmapd/jmapd/store"
 )
 
@@ -223,14 +225,21 @@ func (t *Type) SetWith(ctx context.Context, c *Call, args *SetArgs) (*SetRespons
 			continue
 		}
 		if err != nil {
-			if first || !errors.Is(err, store.ErrTxnTooBig) {
-				return nil, err
+			if first {
+				return nil, err // nothing is stored
 			}
-			// One update or destroy alone is more than a transaction
-			// holds: it fails, the others go on.
+			// The parts before are stored and stand: this part's
+			// updates and destroys fail, the others go on. (One that
+			// fails for size is a single update or destroy more than a
+			// transaction holds.)
+			if !errors.Is(err, store.ErrTxnTooBig) {
+				zerolog.Ctx(ctx).Error().Err(err).Str("method", t.Name+"/set").Msg("a later part of a large /set")
+			}
 			part = emptySetResponse()
 			clear(partCreated)
-			ops[lo].fail(part, NewSetError(ErrServerFail, ""))
+			for _, op := range ops[lo:hi] {
+				op.fail(part, NewSetError(ErrServerFail, ""))
+			}
 		}
 		if first {
 			resp.OldState = part.OldState
