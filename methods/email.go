@@ -670,8 +670,12 @@ type preparedCreate struct {
 func emailSet(ctx context.Context, c *jmap.Call) (any, error) {
 	// Its writes (the messages of creates, the records) have no effect
 	// outside the store: the request's one wait for the disk covers them,
-	// with an EmailSubmission/set that sends the draft.
-	ctx = c.SyncLater(ctx)
+	// with an EmailSubmission/set that sends the draft. The implicit
+	// Email/set of an EmailSubmission/set (onSuccessUpdateEmail) waits
+	// itself, so that a failed wait is never the submission's answer.
+	if c.Name == "Email/set" {
+		ctx = c.SyncLater(ctx)
+	}
 	var args jmap.SetArgs
 	if err := c.Decode(&args); err != nil {
 		return nil, err
