@@ -267,8 +267,8 @@ func TestBlob_HeldCopiesLeaveNothingToCollect(t *testing.T) {
 // A transaction that makes held blobs and references them (a delivery)
 // counts the references without reading them; the counts it leaves are
 // those of references made one transaction each: each unref succeeds once
-// per ref, and a copy whose last reference goes is collected with the message it
-// stood on.
+// per ref, and a copy whose last reference goes is collected with the
+// message it stood on.
 func TestBlob_ReferencesOfBlobsMadeInTheTransaction(t *testing.T) {
 	db := openStore(t, badger.Options{BlobGrace: time.Minute})
 	base := blobBytes(20_000, 17)
