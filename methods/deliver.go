@@ -93,7 +93,21 @@ func (h *mailHost) Deliver(tx store.Tx, acct store.AccountID, blob store.BlobInf
 	if err := noteMDN(tx, acct, msg.Msg, blob.ID); err != nil {
 		return err
 	}
+	if n, ok := msg.HostNote.(*deliveryNote); ok && !n.away[acct] {
+		return nil
+	}
 	return h.s.vacationReply(tx, acct, msg.Msg, from, now)
+}
+
+// deliveryNote is what a submission works out for its local deliveries
+// before the delivering transaction (delivery.Parsed.HostNote).
+type deliveryNote struct {
+	// away names the target accounts whose vacation response was on in
+	// the snapshot that resolved the recipients. Only those are read
+	// again in the delivering transaction, which writers run in turn:
+	// one turned on in between answers from the next message on, as if
+	// this one had come just before.
+	away map[store.AccountID]bool
 }
 
 // deliveryFacts returns the Email record facts of a delivered message

@@ -544,6 +544,7 @@ func (s *sender) prepare(ctx context.Context, c *jmap.Call, acct store.AccountID
 		return p, nil
 	}
 	local := map[string][]delivery.Target{}
+	away := map[store.AccountID]bool{} // local targets whose vacation response is on
 	var invalid []string
 	err = c.Store().View(ctx, func(tx store.Tx) error {
 		// Mail from someone else's account (a shared mailbox) stays among
@@ -587,6 +588,13 @@ func (s *sender) prepare(ctx context.Context, c *jmap.Call, acct store.AccountID
 			switch {
 			case isLocal:
 				local[addr] = targets
+				for _, t := range targets {
+					if _, on, err := vacationRecord(tx, t.Account); err != nil {
+						return err
+					} else if on {
+						away[t.Account] = true
+					}
+				}
 			case s.agent.HasRelay():
 				p.external = append(p.external, addr)
 			default:
@@ -625,6 +633,7 @@ func (s *sender) prepare(ctx context.Context, c *jmap.Call, acct store.AccountID
 			// Parsed here, not in the delivering transaction, which
 			// runs in turn with other writers.
 			p.copies[0].Msg.Memo(deliveryFacts)
+			p.copies[0].Msg.HostNote = &deliveryNote{away: away}
 		}
 	}
 	return p, nil

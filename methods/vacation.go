@@ -147,21 +147,30 @@ func autoReplyWorthy(msg *mime.Message, from string) bool {
 	return true
 }
 
+// vacationRecord returns the stored VacationResponse of acct and whether
+// it may be on; most users are not away, and a delivery reads one member
+// of the record to know.
+func vacationRecord(tx store.Tx, acct store.AccountID) ([]byte, bool, error) {
+	b, err := tx.Get(acct, "VacationResponse", vacationID)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	if on, ok := jmap.Member(b, "isEnabled"); ok && string(on) == "false" {
+		return b, false, nil
+	}
+	return b, true, nil
+}
+
 // vacationReply queues the vacation response of acct to the sender of a
 // message delivered to it, when the response is on, the message merits
 // one, and this sender did not get one within the period.
 func (s *sender) vacationReply(tx store.Tx, acct store.AccountID, msg *mime.Message, from string, now time.Time) error {
-	b, err := tx.Get(acct, "VacationResponse", vacationID)
-	if errors.Is(err, store.ErrNotFound) {
-		return nil
-	}
-	if err != nil {
+	b, on, err := vacationRecord(tx, acct)
+	if err != nil || !on {
 		return err
-	}
-	// Most users are not away: a delivery reads one member of the stored
-	// record to know.
-	if on, ok := jmap.Member(b, "isEnabled"); ok && string(on) == "false" {
-		return nil
 	}
 	var v struct {
 		IsEnabled bool    `json:"isEnabled"`

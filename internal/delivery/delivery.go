@@ -48,9 +48,12 @@ type Host interface {
 
 // Parsed is a message parsed once for the many copies delivered from it.
 type Parsed struct {
-	Msg  *mime.Message
-	once sync.Once
-	memo any
+	Msg *mime.Message
+	// HostNote is the Host's own: what it worked out for the delivery
+	// before the delivering transaction, or nil.
+	HostNote any
+	once     sync.Once
+	memo     any
 }
 
 // NewParsed parses raw.
