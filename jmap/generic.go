@@ -551,9 +551,6 @@ func (t *Type) changes(ctx context.Context, c *Call) (any, error) {
 	return resp, nil
 }
 
-// NewState returns the state a commit left typ in, from the changes Update
-// reported, or old when the commit did not touch it. Reading it back in a
-
 // CheckState returns the state of typ in acct, and stateMismatch when
 // ifInState is given and names another (RFC 8620 §5.3, §5.4); of says
 // which account the error is about ("" for accountId).
@@ -573,6 +570,8 @@ func CheckState(tx store.Tx, acct store.AccountID, typ string, ifInState *string
 	return state, nil
 }
 
+// NewState returns the state a commit left typ in, from the changes Update
+// reported, or old when the commit did not touch it. Reading it back in a
 // later snapshot could include someone else's commit.
 func NewState(changes []store.StateChange, acct store.AccountID, typ, old string) string {
 	for _, c := range changes {

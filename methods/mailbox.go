@@ -499,10 +499,10 @@ const emptyingPart = 200
 // destroys with onDestroyRemoveEmails, emptyingPart at a time (fewer when
 // that is more than the store holds), each part its own transaction,
 // while the destroy is allowed: the destroy that follows in the /set then
-// fits one transaction whatever the mailbox held (a thousand large
-// emails do not). Taking each email out is what the
-// destroy would do (RFC 8621 §2.5); a call with ifInState is left whole,
-// since the parts change the Mailbox state it names.
+// fits one transaction whatever the mailbox held (a thousand large emails
+// do not). Taking each email out is what the destroy would do (RFC 8621
+// §2.5); a call with ifInState is left whole, since the parts change the
+// Mailbox state it names.
 func emptyBeforeDestroy(ctx context.Context, c *jmap.Call, args *mailboxSetArgs) error {
 	if !args.OnDestroyRemoveEmails || args.Destroy == nil || args.IfInState != nil {
 		return nil

@@ -15,9 +15,9 @@ import (
 // go through the scanner. The tokens kept are stored end to end in one
 // buffer.
 type Vocabulary struct {
-	arena  []byte  // the tokens kept, end to end
-	ends   []int32 // where each token ends in arena
-	hashes []uint64
+	arena  []byte   // the tokens kept, end to end
+	ends   []int32  // where each token ends in arena
+	hashes []uint64 // of each token, to place it again when slots grow
 	slots  []vocabSlot
 	max    int
 	s      scanner

@@ -255,8 +255,9 @@ func (d *DB) View(ctx context.Context, fn func(tx store.Tx) error) error {
 // Update runs fn in a read-write transaction and returns after the commit
 // is durable, or under a context from store.DeferSync, once committed,
 // leaving the wait for durability (and the announcement of its changes)
-// to the Deferral. Concurrent Updates run one after the other in shared Badger
-// transactions (committer), so they do not conflict with each other.
+// to the Deferral. Concurrent Updates run one after the other in shared
+// Badger transactions (committer), so they do not conflict with each
+// other.
 func (d *DB) Update(ctx context.Context, fn func(tx store.Tx) error) ([]store.StateChange, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
